@@ -1,0 +1,423 @@
+//! Configuration: the TOML schema, command-line overrides, and validation.
+//!
+//! Validation is one pure function that reports every problem at once, so an operator fixes a
+//! bad file in one pass. `config/kafka-edge.toml` is the commented reference of every key.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::route::{AddressPlan, NodeRange};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
+pub const DEFAULT_PORT_BASE: u16 = 19000;
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where clients bootstrap. Broker listeners bind on the same IP.
+    pub listen: SocketAddr,
+    pub plan: AddressPlan,
+    pub bootstrap_servers: Vec<String>,
+    pub connect_timeout: Duration,
+    pub metadata_refresh: Duration,
+    pub max_frame_bytes: usize,
+    pub max_connections: usize,
+    pub buffer_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// The file as written. Every field is optional so that flags can fill what the file leaves out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    #[serde(default)]
+    pub brokers: BrokersSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    pub listen: Option<String>,
+    pub advertised_host: Option<String>,
+    pub max_connections: Option<usize>,
+    pub buffer_bytes: Option<usize>,
+    pub max_frame_bytes: Option<usize>,
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    pub bootstrap_servers: Option<Vec<String>>,
+    pub connect_timeout_ms: Option<u64>,
+    pub metadata_refresh_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokersSection {
+    pub port_base: Option<u16>,
+    #[serde(default)]
+    pub ranges: Vec<RangeEntry>,
+    /// Node id (as a string: TOML keys are strings) -> port.
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeEntry {
+    pub first_node_id: i32,
+    pub last_node_id: i32,
+    pub first_port: u16,
+}
+
+/// Settings given on the command line; each wins over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bootstrap_servers: Vec<String>,
+    pub listen: Option<String>,
+    pub advertised_host: Option<String>,
+    pub broker_port_base: Option<u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot parse {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{}", .problems.join("; "))]
+    Invalid { problems: Vec<String> },
+}
+
+impl File {
+    pub fn load(path: &Path) -> Result<File, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Config {
+    /// Merges flags over the file, fills defaults, and checks everything.
+    pub fn resolve(file: File, flags: Overrides) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let g = file.gateway;
+        let u = file.upstream;
+        let b = file.brokers;
+
+        let listen_text = flags
+            .listen
+            .or(g.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                problems.push(format!(
+                    "listen address `{listen_text}` is not IP:PORT (e.g. 0.0.0.0:9092)"
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 9092))
+            }
+        };
+
+        let advertised_host = match flags.advertised_host.or(g.advertised_host) {
+            Some(host) if host.trim().is_empty() => {
+                problems.push("advertised host is empty".into());
+                String::new()
+            }
+            Some(host) => host,
+            None if listen.ip().is_unspecified() => {
+                problems.push(format!(
+                    "listen address {listen} is a wildcard: set --advertised-host (gateway.advertised_host) to the name clients reach"
+                ));
+                String::new()
+            }
+            None => listen.ip().to_string(),
+        };
+
+        let bootstrap_servers = if flags.bootstrap_servers.is_empty() {
+            u.bootstrap_servers.unwrap_or_default()
+        } else {
+            flags.bootstrap_servers
+        };
+        if bootstrap_servers.is_empty() {
+            problems.push("no bootstrap server: give --bootstrap-server HOST:PORT (upstream.bootstrap_servers)".into());
+        }
+        for server in &bootstrap_servers {
+            if !is_host_port(server) {
+                problems.push(format!("bootstrap server `{server}` is not HOST:PORT"));
+            }
+        }
+
+        let port_base = flags
+            .broker_port_base
+            .or(b.port_base)
+            .unwrap_or(DEFAULT_PORT_BASE);
+        let ranges: Vec<NodeRange> = b
+            .ranges
+            .iter()
+            .map(|r| NodeRange {
+                first_node_id: r.first_node_id,
+                last_node_id: r.last_node_id,
+                first_port: r.first_port,
+            })
+            .collect();
+        check_ranges(&ranges, listen.port(), &mut problems);
+        let mut overrides = BTreeMap::new();
+        for (id, port) in &b.ports {
+            match id.parse::<i32>() {
+                Ok(node_id) if node_id >= 0 => {
+                    if *port == listen.port() || *port == 0 {
+                        problems.push(format!(
+                            "brokers.ports: node {node_id} cannot use port {port}"
+                        ));
+                    }
+                    if let Some((other, _)) = overrides.iter().find(|(_, p)| *p == port) {
+                        problems.push(format!(
+                            "brokers.ports: nodes {other} and {node_id} both use port {port}"
+                        ));
+                    }
+                    overrides.insert(node_id, *port);
+                }
+                _ => problems.push(format!(
+                    "brokers.ports: `{id}` is not a node id (a non-negative integer)"
+                )),
+            }
+        }
+
+        let max_frame_bytes = g.max_frame_bytes.unwrap_or(100 * 1024 * 1024);
+        if !(1024..=i32::MAX as usize).contains(&max_frame_bytes) {
+            problems.push(format!(
+                "gateway.max_frame_bytes {max_frame_bytes} is outside 1024..={}",
+                i32::MAX
+            ));
+        }
+        let buffer_bytes = g.buffer_bytes.unwrap_or(64 * 1024);
+        if !(4096..=64 * 1024 * 1024).contains(&buffer_bytes) {
+            problems.push(format!(
+                "gateway.buffer_bytes {buffer_bytes} is outside 4096..=67108864"
+            ));
+        }
+        let max_connections = g.max_connections.unwrap_or(10_000);
+        if max_connections == 0 {
+            problems.push("gateway.max_connections must be at least 1".into());
+        }
+        let connect_timeout = Duration::from_millis(u.connect_timeout_ms.unwrap_or(5_000));
+        if connect_timeout.is_zero() {
+            problems.push("upstream.connect_timeout_ms must be at least 1".into());
+        }
+        let metadata_refresh = Duration::from_millis(u.metadata_refresh_ms.unwrap_or(30_000));
+        if metadata_refresh < Duration::from_millis(100) {
+            problems.push("upstream.metadata_refresh_ms must be at least 100".into());
+        }
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid { problems });
+        }
+        Ok(Config {
+            listen,
+            plan: AddressPlan {
+                advertised_host,
+                bootstrap_port: listen.port(),
+                port_base: Some(port_base),
+                ranges,
+                overrides,
+            },
+            bootstrap_servers,
+            connect_timeout,
+            metadata_refresh,
+            max_frame_bytes,
+            max_connections,
+            buffer_bytes,
+            shutdown_grace: Duration::from_millis(g.shutdown_grace_ms.unwrap_or(10_000)),
+        })
+    }
+
+    /// The IP every listener binds.
+    pub fn bind_ip(&self) -> IpAddr {
+        self.listen.ip()
+    }
+}
+
+/// The bootstrap address clients are told, `host:port`.
+pub fn advertised_bootstrap(config: &Config) -> String {
+    crate::route::host_port(&config.plan.advertised_host, config.listen.port())
+}
+
+fn check_ranges(ranges: &[NodeRange], bootstrap_port: u16, problems: &mut Vec<String>) {
+    for (i, r) in ranges.iter().enumerate() {
+        let name = format!("brokers.ranges[{i}]");
+        if r.first_node_id < 0 || r.last_node_id < r.first_node_id {
+            problems.push(format!(
+                "{name}: node ids {}..={} are not a non-negative, ascending range",
+                r.first_node_id, r.last_node_id
+            ));
+            continue;
+        }
+        let (first, last) = r.ports();
+        if first == 0 || last > i64::from(u16::MAX) {
+            problems.push(format!(
+                "{name}: ports {first}..={last} do not fit 1..=65535"
+            ));
+        }
+        if (first..=last).contains(&i64::from(bootstrap_port)) {
+            problems.push(format!(
+                "{name}: ports {first}..={last} include the bootstrap port {bootstrap_port}"
+            ));
+        }
+        for (j, other) in ranges.iter().enumerate().skip(i + 1) {
+            let (o_first, o_last) = other.ports();
+            if first <= o_last && o_first <= last {
+                problems.push(format!("{name} and brokers.ranges[{j}] share ports"));
+            }
+            if r.first_node_id <= other.last_node_id && other.first_node_id <= r.last_node_id {
+                problems.push(format!("{name} and brokers.ranges[{j}] share node ids"));
+            }
+        }
+    }
+}
+
+/// `host:port` with a numeric port; IPv6 literals in brackets.
+fn is_host_port(text: &str) -> bool {
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+                && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')))
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> Overrides {
+        Overrides {
+            bootstrap_servers: vec!["10.0.0.5:9092".into()],
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn defaults_work_out_of_the_box() {
+        let config = Config::resolve(File::default(), flags()).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.plan.advertised_host, "127.0.0.1");
+        assert_eq!(config.plan.port_for(3), Ok(19003));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: File = toml::from_str(
+            r#"
+            [gateway]
+            listen = "0.0.0.0:9000"
+            advertised_host = "file.example.com"
+            [upstream]
+            bootstrap_servers = ["a:1"]
+            [brokers]
+            port_base = 30000
+            ranges = [{ first_node_id = 1001, last_node_id = 1003, first_port = 31001 }]
+            ports = { "111" = 31111 }
+            "#,
+        )
+        .unwrap();
+        let config = Config::resolve(
+            file,
+            Overrides {
+                advertised_host: Some("flag.example.com".into()),
+                broker_port_base: Some(40000),
+                ..flags()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.plan.advertised_host, "flag.example.com");
+        assert_eq!(config.bootstrap_servers, vec!["10.0.0.5:9092"]);
+        assert_eq!(config.plan.port_for(1), Ok(40001));
+        assert_eq!(config.plan.port_for(1002), Ok(31002));
+        assert_eq!(config.plan.port_for(111), Ok(31111));
+        assert_eq!(config.listen.port(), 9000);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let file: File = toml::from_str(
+            r#"
+            [gateway]
+            listen = "0.0.0.0:9092"
+            max_frame_bytes = 10
+            [brokers]
+            ranges = [
+              { first_node_id = 5, last_node_id = 1, first_port = 20000 },
+              { first_node_id = 10, last_node_id = 20, first_port = 9090 },
+              { first_node_id = 15, last_node_id = 30, first_port = 9095 },
+            ]
+            ports = { "x" = 1 }
+            "#,
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid { problems }) = Config::resolve(
+            file,
+            Overrides {
+                bootstrap_servers: vec!["nohost".into()],
+                ..Overrides::default()
+            },
+        ) else {
+            panic!("expected invalid config");
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "wildcard",
+            "`nohost` is not HOST:PORT",
+            "ranges[0]",
+            "include the bootstrap port 9092",
+            "share ports",
+            "share node ids",
+            "`x` is not a node id",
+            "max_frame_bytes",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<File>("[gateway]\nlisten_addr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"));
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kafka-edge.toml");
+        let file = File::load(&path).unwrap();
+        Config::resolve(file, Overrides::default()).unwrap();
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert!(is_host_port("kafka:9092"));
+        assert!(is_host_port("[::1]:9092"));
+        assert!(!is_host_port("::1:9092"));
+        assert!(!is_host_port("kafka"));
+        assert!(!is_host_port("kafka:0"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The gateway asks the cluster for its brokers itself, at startup and then periodically.
+//!
+//! Clients learn brokers through the gateway anyway, but a replica that has never relayed a
+//! Metadata response would otherwise have no broker listeners: a client that bootstrapped
+//! through another replica behind the same load balancer would find the broker ports closed.
+//! Asking the cluster directly opens them everywhere, and notices moved brokers sooner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::frame;
+use crate::gateway::Gateway;
+use crate::rewrite::AddressBook;
+use crate::route::RouteError;
+use crate::upstream::{self, UpstreamError};
+
+/// Metadata v4 is the oldest version every supported broker still serves (Kafka 4 removed
+/// v0-v3) and the first that can ask for brokers without topics.
+const METADATA_VERSION: i16 = 4;
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(transparent)]
+    Connect(#[from] UpstreamError),
+    #[error("i/o with {addr}: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{addr} did not answer within {REPLY_TIMEOUT:?}")]
+    Timeout { addr: String },
+    #[error("bad frame from {addr}: {source}")]
+    Frame {
+        addr: String,
+        source: frame::FrameError,
+    },
+    #[error("cannot decode the Metadata answer from {addr}: {reason}")]
+    Decode { addr: String, reason: String },
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// Refreshes the broker table until shutdown.
+pub async fn run(gw: Arc<Gateway>) {
+    let mut healthy = None;
+    loop {
+        match refresh(&gw).await {
+            Ok(count) => {
+                if healthy != Some(true) {
+                    tracing::info!(brokers = count, "cluster metadata received");
+                }
+                healthy = Some(true);
+            }
+            Err(e) => {
+                // Said once per change of state, not at every retry.
+                if healthy != Some(false) {
+                    tracing::warn!(side = "broker", "cannot read cluster metadata: {e}");
+                }
+                healthy = Some(false);
+            }
+        }
+        tokio::select! {
+            _ = gw.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(gw.config().metadata_refresh) => {}
+        }
+    }
+}
+
+/// Asks one bootstrap server for the broker list and learns every broker in it.
+pub async fn refresh(gw: &Gateway) -> Result<usize, DiscoveryError> {
+    let (mut stream, addr) = upstream::dial_bootstrap(gw).await?;
+    let exchange = async {
+        stream
+            .write_all(&request())
+            .await
+            .map_err(|source| DiscoveryError::Io {
+                addr: addr.clone(),
+                source,
+            })?;
+        let mut size = [0u8; 4];
+        stream
+            .read_exact(&mut size)
+            .await
+            .map_err(|source| DiscoveryError::Io {
+                addr: addr.clone(),
+                source,
+            })?;
+        let len = frame::frame_len(&size, gw.config().max_frame_bytes)
+            .map_err(|source| DiscoveryError::Frame {
+                addr: addr.clone(),
+                source,
+            })?
+            .unwrap_or(frame::SIZE_PREFIX);
+        let mut body = vec![0u8; len - frame::SIZE_PREFIX];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|source| DiscoveryError::Io {
+                addr: addr.clone(),
+                source,
+            })?;
+        Ok::<_, DiscoveryError>(Bytes::from(body))
+    };
+    let mut body = tokio::time::timeout(REPLY_TIMEOUT, exchange)
+        .await
+        .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })??;
+    let decode_error = |e: anyhow::Error| DiscoveryError::Decode {
+        addr: addr.clone(),
+        reason: format!("{e:#}"),
+    };
+    ResponseHeader::decode(
+        &mut body,
+        ApiKey::Metadata.response_header_version(METADATA_VERSION),
+    )
+    .map_err(decode_error)?;
+    let metadata = MetadataResponse::decode(&mut body, METADATA_VERSION).map_err(decode_error)?;
+    for broker in &metadata.brokers {
+        gw.learn(broker.node_id.0, &broker.host, broker.port)?;
+    }
+    Ok(metadata.brokers.len())
+}
+
+fn request() -> Bytes {
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Metadata as i16)
+        .with_request_api_version(METADATA_VERSION)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("kafka-edge")));
+    // An empty topic list asks for brokers only.
+    let body = MetadataRequest::default()
+        .with_topics(Some(Vec::new()))
+        .with_allow_auto_topic_creation(false);
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    // Fixed values encoded at a version both types support: this cannot fail.
+    let encoded = header
+        .encode(
+            &mut out,
+            ApiKey::Metadata.request_header_version(METADATA_VERSION),
+        )
+        .and_then(|_| body.encode(&mut out, METADATA_VERSION));
+    debug_assert!(encoded.is_ok());
+    let size = (out.len() - frame::SIZE_PREFIX) as i32;
+    out[..frame::SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+    out.freeze()
+}

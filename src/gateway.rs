@@ -1,0 +1,122 @@
+//! The shared state of a running gateway: configuration, the broker table, the listeners it
+//! has started, and the shutdown signal every task watches.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::listener;
+use crate::rewrite::{AddressBook, Advertised};
+use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
+
+pub struct Gateway {
+    config: Config,
+    advertised_host: StrBytes,
+    table: Mutex<BrokerTable>,
+    /// Client connections still allowed; each session holds one permit.
+    pub(crate) connections: Arc<Semaphore>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    next_bootstrap: AtomicUsize,
+    /// Lets `learn`, which runs inside sessions, hand a listener task its own `Arc`.
+    me: Weak<Gateway>,
+}
+
+impl Gateway {
+    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Gateway> {
+        Arc::new_cyclic(|me| Gateway {
+            advertised_host: StrBytes::from_string(config.plan.advertised_host.clone()),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            table: Mutex::default(),
+            shutdown,
+            tasks: TaskTracker::new(),
+            next_bootstrap: AtomicUsize::new(0),
+            me: me.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The upstream address the cluster last reported for a node.
+    pub fn upstream_of(&self, node_id: i32) -> Option<String> {
+        self.table().get(node_id).map(|b| b.upstream.clone())
+    }
+
+    /// Node ids the gateway serves, with their upstream and gateway port, by node id.
+    pub fn brokers(&self) -> Vec<(i32, String, u16)> {
+        self.table()
+            .iter()
+            .map(|(id, b)| (id, b.upstream.clone(), b.port))
+            .collect()
+    }
+
+    pub(crate) fn next_bootstrap_index(&self) -> usize {
+        self.next_bootstrap.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn table(&self) -> MutexGuard<'_, BrokerTable> {
+        // The table stays consistent across a panic elsewhere: every update is one insert.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn advertised(&self, port: u16) -> Advertised {
+        Advertised {
+            host: self.advertised_host.clone(),
+            port,
+        }
+    }
+}
+
+impl AddressBook for Gateway {
+    fn learn(&self, node_id: i32, host: &str, port: i32) -> Result<Advertised, RouteError> {
+        let gateway_port = self.config.plan.port_for(node_id)?;
+        let upstream = host_port(host, port);
+        let mut table = self.table();
+        let learned = table.learn(node_id, upstream.clone(), gateway_port)?;
+        let advertised = host_port(&self.config.plan.advertised_host, gateway_port);
+        match learned {
+            Learned::Unchanged => {}
+            Learned::Moved => {
+                tracing::info!(broker.id = node_id, broker.addr = %upstream, advertised = %advertised, "broker moved; new connections go to the new address");
+            }
+            Learned::New => {
+                // Bound here, before the response naming this node reaches any client, so the
+                // client's first connection to the advertised port finds it open.
+                let started = match (
+                    self.me.upgrade(),
+                    listener::bind(self.config.bind_ip(), gateway_port),
+                ) {
+                    (Some(gw), Ok(socket)) => {
+                        self.tasks
+                            .spawn(listener::accept(socket, Route::Broker(node_id), gw));
+                        Ok(())
+                    }
+                    (None, _) => Err("the gateway is shutting down".to_owned()),
+                    (_, Err(e)) => Err(e.to_string()),
+                };
+                if let Err(reason) = started {
+                    table.forget(node_id);
+                    return Err(RouteError::Bind {
+                        node_id,
+                        port: gateway_port,
+                        reason,
+                    });
+                }
+                tracing::info!(broker.id = node_id, broker.addr = %upstream, advertised = %advertised, "serving broker");
+            }
+        }
+        Ok(self.advertised(gateway_port))
+    }
+
+    fn planned(&self, node_id: i32) -> Result<Advertised, RouteError> {
+        Ok(self.advertised(self.config.plan.port_for(node_id)?))
+    }
+}

@@ -1,0 +1,32 @@
+//! Requests awaiting their response, in order.
+//!
+//! The request pump pushes one entry per request that will be answered, before the request
+//! reaches the broker; the response pump takes them in the same order, because Kafka answers
+//! in request order on each connection. The queue is bounded: a client that pipelines more
+//! than [`CAPACITY`] requests waits until responses drain it.
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::rewrite::Rewrite;
+
+/// In-flight requests per connection before the client is slowed down. Clients keep about
+/// five in flight; the rest is headroom for pipelining tools.
+pub const CAPACITY: usize = 1024;
+
+#[derive(Debug)]
+pub enum Expect {
+    /// A broker response with this correlation id.
+    Response {
+        correlation_id: i32,
+        api_key: i16,
+        api_version: i16,
+        rewrite: Option<Rewrite>,
+    },
+    /// An answer the gateway gives itself, sent to the client when its turn comes.
+    Local(Bytes),
+}
+
+pub fn channel() -> (mpsc::Sender<Expect>, mpsc::Receiver<Expect>) {
+    mpsc::channel(CAPACITY)
+}

@@ -1,0 +1,66 @@
+//! kafka-edge: one external endpoint in front of a Kafka cluster whose brokers advertise
+//! addresses clients cannot reach.
+//!
+//! The data path, top to bottom:
+//!
+//! - [`listener`] accepts client connections, one accept loop per [`route::Route`]: the
+//!   bootstrap port, and one port per broker node id, bound the moment the node is learned.
+//! - [`session`] pairs each client connection with one broker connection and runs two
+//!   pumps between them.
+//! - [`frame`] peeks at frame heads without I/O; [`inflight`] remembers which response each
+//!   request awaits.
+//! - [`rewrite`] replaces every broker address in the responses that carry one; everything
+//!   else streams through untouched.
+//! - [`upstream`] dials brokers, only ever those of the cluster.
+//!
+//! Around it: [`config`] (schema and validation), [`gateway`] (shared state), [`route`]
+//! (address plan and broker table) and [`discovery`] (the gateway's own metadata refresh).
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod discovery;
+pub mod frame;
+pub mod gateway;
+pub mod inflight;
+pub mod listener;
+pub mod rewrite;
+pub mod route;
+pub mod session;
+pub mod upstream;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use gateway::Gateway;
+
+/// Serves clients on the already-bound bootstrap `listener` until `shutdown` completes, then
+/// stops accepting, lets sessions finish their in-flight requests for up to the configured
+/// grace period, and returns.
+///
+/// Broker listeners are bound by the gateway itself, on the bootstrap listener's IP, as the
+/// cluster reports node ids.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
+    let token = CancellationToken::new();
+    let gw = Gateway::new(config, token.clone());
+    gw.tasks.spawn(listener::accept(
+        listener,
+        route::Route::Bootstrap,
+        gw.clone(),
+    ));
+    gw.tasks.spawn(discovery::run(gw.clone()));
+
+    shutdown.await;
+    tracing::info!(grace = ?gw.config().shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
+    token.cancel();
+    gw.tasks.close();
+    if tokio::time::timeout(gw.config().shutdown_grace, gw.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; closing the remaining connections");
+    }
+}

@@ -1,0 +1,47 @@
+//! Accept loops: one per route, each handing connections to a session under the
+//! connection limit.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::gateway::Gateway;
+use crate::route::Route;
+use crate::session;
+
+/// Binds a broker listener. Synchronous on purpose: it runs while a response that names the
+/// broker is held back, and must be done before that response goes out.
+pub fn bind(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    let socket = std::net::TcpListener::bind(SocketAddr::new(ip, port))?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket)
+}
+
+/// Accepts until shutdown. A connection over the limit is closed at once: a client retries
+/// sooner against a closed socket than against a full backlog.
+pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = gw.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((socket, peer)) => match gw.connections.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    gw.tasks
+                        .spawn(session::serve(socket, peer, route, gw.clone(), permit));
+                }
+                Err(_) => {
+                    tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection");
+                }
+            },
+            Err(e) => {
+                // Out of file descriptors, most likely: back off instead of spinning.
+                tracing::error!(%route, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The `kafka-edge` binary: flags, logging, configuration, signals. Everything else lives in
+//! the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use kafka_edge::config::{self, ConfigError, File, Overrides};
+use kafka_edge::Config;
+
+#[cfg(feature = "demo")]
+mod demo;
+
+/// Exit code for a bad configuration (EX_USAGE), so supervisors can tell it from a crash.
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "A Kafka gateway: one external endpoint, every broker address rewritten"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start an in-process mock Kafka cluster (librdkafka's) behind the gateway and show a
+    /// client producing and consuming through it. Needs nothing else installed.
+    #[cfg(feature = "demo")]
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// TOML configuration file; flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A bootstrap broker of the upstream cluster (repeatable).
+    #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
+    bootstrap_servers: Vec<String>,
+    /// Where clients bootstrap; broker listeners bind on the same IP.
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
+    /// The host name or IP clients are told, for the bootstrap and every broker.
+    #[arg(long, value_name = "HOST")]
+    advertised_host: Option<String>,
+    /// Broker with node id N is served at port PORT + N.
+    #[arg(long, value_name = "PORT")]
+    broker_port_base: Option<u16>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kafka-edge: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        #[cfg(feature = "demo")]
+        Some(Command::Demo(args)) => runtime.block_on(demo::run(args)),
+        None => match load(cli.run) {
+            Ok(config) => runtime.block_on(async {
+                let listener = bind(&config).await?;
+                serve(listener, config).await;
+                Ok(())
+            }),
+            Err(e) => {
+                eprintln!("kafka-edge: invalid configuration: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kafka-edge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(args: RunArgs) -> Result<Config, ConfigError> {
+    let file = match &args.config {
+        Some(path) => File::load(path)?,
+        None => File::default(),
+    };
+    Config::resolve(
+        file,
+        Overrides {
+            bootstrap_servers: args.bootstrap_servers,
+            listen: args.listen,
+            advertised_host: args.advertised_host,
+            broker_port_base: args.broker_port_base,
+        },
+    )
+}
+
+/// Binds the bootstrap port, so that a bind failure is reported before anything runs.
+pub(crate) async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+}
+
+/// Serves until SIGTERM or SIGINT.
+pub(crate) async fn serve(listener: TcpListener, config: Config) {
+    tracing::info!(
+        listen = %config.listen,
+        advertised = %config::advertised_bootstrap(&config),
+        upstream = %config.bootstrap_servers.join(","),
+        "kafka-edge {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    kafka_edge::run(listener, config, shutdown_signal()).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM ({e}); only SIGINT stops the gateway");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,287 @@
+//! ApiVersions (key 18): the gateway offers clients only what it can rewrite.
+//!
+//! Each API in the rewrite set is capped at the highest version whose response the gateway
+//! can decode, so no client negotiates a version that would slip an address through
+//! unparsed, whatever the broker supports. Produce and Fetch are capped just below the
+//! versions that added `NodeEndpoints` (KIP-951): decoding every Produce and Fetch response
+//! to find a field that is almost always absent would cost the hot path a full parse, and
+//! clients without it fall back to a Metadata refresh, which the gateway rewrites anyway.
+//! The KRaft quorum APIs that carry controller endpoints are not offered at all: clients
+//! never need them on a broker listener. Every other API, known or not, keeps the
+//! broker's own range.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, DescribeClusterResponse, DescribeQuorumResponse,
+    FindCoordinatorResponse, MetadataResponse, ResponseHeader, ShareAcknowledgeResponse,
+    ShareFetchResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, Message};
+
+use crate::frame::SIZE_PREFIX;
+
+/// Kafka's UNSUPPORTED_VERSION error code.
+pub const UNSUPPORTED_VERSION: i16 = 35;
+
+/// The last Produce version without `NodeEndpoints`.
+const PRODUCE_MAX: i16 = 9;
+/// The last Fetch version without `NodeEndpoints`.
+const FETCH_MAX: i16 = 15;
+
+/// The versions of one API that the gateway lets clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Whatever the broker supports: the response never names a broker.
+    Any,
+    /// Only these versions (inclusive).
+    Range { min: i16, max: i16 },
+    /// Not offered: the response names nodes and the gateway does not rewrite it.
+    Hidden,
+}
+
+impl Limit {
+    /// Whether a request at `version` is one the gateway offered.
+    pub fn allows(self, version: i16) -> bool {
+        match self {
+            Limit::Any => true,
+            Limit::Range { min, max } => (min..=max).contains(&version),
+            Limit::Hidden => false,
+        }
+    }
+}
+
+fn range_of<T: Message>() -> Limit {
+    Limit::Range {
+        min: T::VERSIONS.min,
+        max: T::VERSIONS.max,
+    }
+}
+
+/// The gateway's limit for one API key.
+pub fn limit(api_key: i16) -> Limit {
+    let Ok(api) = ApiKey::try_from(api_key) else {
+        return Limit::Any;
+    };
+    match api {
+        ApiKey::ApiVersions => range_of::<ApiVersionsResponse>(),
+        ApiKey::Metadata => range_of::<MetadataResponse>(),
+        ApiKey::FindCoordinator => range_of::<FindCoordinatorResponse>(),
+        ApiKey::DescribeCluster => range_of::<DescribeClusterResponse>(),
+        ApiKey::DescribeQuorum => range_of::<DescribeQuorumResponse>(),
+        ApiKey::ShareFetch => range_of::<ShareFetchResponse>(),
+        ApiKey::ShareAcknowledge => range_of::<ShareAcknowledgeResponse>(),
+        ApiKey::Produce => Limit::Range {
+            min: 0,
+            max: PRODUCE_MAX,
+        },
+        ApiKey::Fetch => Limit::Range {
+            min: 0,
+            max: FETCH_MAX,
+        },
+        ApiKey::Vote
+        | ApiKey::BeginQuorumEpoch
+        | ApiKey::EndQuorumEpoch
+        | ApiKey::FetchSnapshot
+        | ApiKey::UpdateRaftVoter => Limit::Hidden,
+        _ => Limit::Any,
+    }
+}
+
+/// Narrows every advertised range to the gateway's limits, dropping APIs left empty.
+pub fn cap(response: &mut ApiVersionsResponse) {
+    response
+        .api_keys
+        .retain_mut(|entry| match limit(entry.api_key) {
+            Limit::Any => true,
+            Limit::Hidden => false,
+            Limit::Range { min, max } => {
+                entry.min_version = entry.min_version.max(min);
+                entry.max_version = entry.max_version.min(max);
+                entry.min_version <= entry.max_version
+            }
+        });
+}
+
+/// A broker's UNSUPPORTED_VERSION answer to ApiVersions, read as far as it can be: the
+/// correlation id, and the highest ApiVersions version to offer the client instead.
+///
+/// Brokers differ in how they lay this answer out. Apache Kafka uses the v0 layout, which
+/// carries the broker's own range; librdkafka's mock cluster writes a layout no standard
+/// decoder reads. Either way the gateway answers in the v0 layout itself, offering the
+/// broker's range when it could be read and one version lower than requested otherwise, so
+/// the client steps down until the versions meet. Nothing of the broker's bytes is forwarded.
+pub fn refused(body: &Bytes, requested: i16) -> Option<(i32, i16)> {
+    let correlation_id = i32::from_be_bytes(body.get(..4)?.try_into().ok()?);
+    let error_code = i16::from_be_bytes(body.get(4..6)?.try_into().ok()?);
+    if error_code != UNSUPPORTED_VERSION {
+        return None;
+    }
+    let ours = ApiVersionsResponse::VERSIONS.max;
+    let fallback = (requested - 1).clamp(0, ours);
+    let mut v0 = body.slice(4..);
+    let max = ApiVersionsResponse::decode(&mut v0, 0)
+        .ok()
+        .filter(|_| v0.is_empty())
+        .and_then(|r| {
+            r.api_keys
+                .iter()
+                .find(|e| e.api_key == ApiKey::ApiVersions as i16)
+                .map(|e| e.max_version.clamp(0, ours))
+        })
+        .unwrap_or(fallback);
+    Some((correlation_id, max))
+}
+
+/// UNSUPPORTED_VERSION in the v0 layout, offering ApiVersions v0 to `max_version`: what a
+/// broker says to an ApiVersions request it cannot parse, so the client retries lower.
+pub fn unsupported_version(correlation_id: i32, max_version: i16) -> Bytes {
+    let response = ApiVersionsResponse::default()
+        .with_error_code(UNSUPPORTED_VERSION)
+        .with_api_keys(vec![ApiVersion::default()
+            .with_api_key(ApiKey::ApiVersions as i16)
+            .with_min_version(0)
+            .with_max_version(max_version)]);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    // Both are fixed-shape v0 encodings of values built right here: they cannot fail.
+    let encoded = header
+        .encode(&mut out, 0)
+        .and_then(|_| response.encode(&mut out, 0));
+    debug_assert!(encoded.is_ok());
+    let size = (out.len() - SIZE_PREFIX) as i32;
+    out[..SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::super::{response, Rewrite};
+    use super::*;
+
+    fn entry(api: ApiKey, min: i16, max: i16) -> ApiVersion {
+        ApiVersion::default()
+            .with_api_key(api as i16)
+            .with_min_version(min)
+            .with_max_version(max)
+    }
+
+    fn broker_offer() -> ApiVersionsResponse {
+        ApiVersionsResponse::default().with_api_keys(vec![
+            entry(ApiKey::Produce, 3, 13),
+            entry(ApiKey::Fetch, 4, 18),
+            entry(ApiKey::Metadata, 0, 99),
+            entry(ApiKey::ApiVersions, 0, 9),
+            entry(ApiKey::FindCoordinator, 0, 6),
+            entry(ApiKey::DescribeCluster, 0, 7),
+            entry(ApiKey::ShareFetch, 0, 0),
+            entry(ApiKey::Vote, 0, 2),
+            entry(ApiKey::JoinGroup, 0, 9),
+            ApiVersion::default()
+                .with_api_key(31000)
+                .with_min_version(0)
+                .with_max_version(4),
+        ])
+    }
+
+    fn ranges(r: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
+        r.api_keys
+            .iter()
+            .map(|e| (e.api_key, e.min_version, e.max_version))
+            .collect()
+    }
+
+    #[test]
+    fn caps_rewrite_set_keeps_the_rest() {
+        for version in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let out = round_trip(
+                Rewrite::ApiVersions,
+                version,
+                &broker_offer(),
+                &Book::default(),
+            )
+            .unwrap();
+            assert_eq!(
+                ranges(&out),
+                vec![
+                    (0, 3, 9),
+                    (1, 4, 15),
+                    (3, 0, MetadataResponse::VERSIONS.max),
+                    (18, 0, ApiVersionsResponse::VERSIONS.max),
+                    (10, 0, 6),
+                    (60, 0, DescribeClusterResponse::VERSIONS.max),
+                    // ShareFetch v0 only: below what the gateway parses, so dropped; Vote hidden.
+                    (11, 0, 9),
+                    (31000, 0, 4),
+                ],
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_match_what_is_offered() {
+        assert!(limit(ApiKey::Metadata as i16).allows(13));
+        assert!(!limit(ApiKey::Metadata as i16).allows(14));
+        assert!(limit(ApiKey::Produce as i16).allows(9));
+        assert!(!limit(ApiKey::Produce as i16).allows(10));
+        assert!(!limit(ApiKey::Fetch as i16).allows(16));
+        assert!(!limit(ApiKey::Vote as i16).allows(0));
+        assert!(limit(31000).allows(i16::MAX));
+    }
+
+    /// Decodes a gateway answer and checks it is UNSUPPORTED_VERSION offering v0..=max.
+    fn assert_refusal(frame: &Bytes, correlation_id: i32, max: i16) {
+        let mut body = frame.slice(4..);
+        assert_eq!(
+            i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            body.len()
+        );
+        assert_eq!(
+            ResponseHeader::decode(&mut body, 0).unwrap().correlation_id,
+            correlation_id
+        );
+        let decoded = ApiVersionsResponse::decode(&mut body, 0).unwrap();
+        assert!(body.is_empty());
+        assert_eq!(decoded.error_code, UNSUPPORTED_VERSION);
+        assert_eq!(ranges(&decoded), vec![(18, 0, max)]);
+    }
+
+    #[test]
+    fn broker_refusal_in_v0_layout_keeps_the_broker_range() {
+        let reply = ApiVersionsResponse::default()
+            .with_error_code(UNSUPPORTED_VERSION)
+            .with_api_keys(vec![entry(ApiKey::ApiVersions, 0, 2)]);
+        let out = response(
+            Rewrite::ApiVersions,
+            3,
+            frame(ApiKey::ApiVersions, 0, 8, &reply),
+            &Book::default(),
+        )
+        .unwrap();
+        assert_refusal(&out.frame, 8, 2);
+    }
+
+    #[test]
+    fn broker_refusal_in_an_unreadable_layout_steps_down_one_version() {
+        // librdkafka's mock: error code, a one-byte count, entries without tags, throttle.
+        let body: &[u8] = &[0, 0, 0, 9, 0, 35, 1, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0];
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(body);
+        let out = response(
+            Rewrite::ApiVersions,
+            4,
+            Bytes::from(frame),
+            &Book::default(),
+        )
+        .unwrap();
+        assert_refusal(&out.frame, 9, 3);
+    }
+
+    #[test]
+    fn gateway_answers_too_new_api_versions_like_a_broker() {
+        assert_refusal(&unsupported_version(1234, 4), 1234, 4);
+    }
+}

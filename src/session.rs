@@ -1,0 +1,424 @@
+//! One client connection paired with one broker connection, and the two pumps between them.
+//!
+//! Both pumps stream: bytes of a frame are forwarded as they arrive, so a connection never
+//! holds more than its buffer, however large the frame. The only frames held whole are the
+//! responses that name brokers, which must be decoded to be rewritten.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use kafka_protocol::protocol::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tracing::Instrument;
+
+use crate::frame::{self, FrameError};
+use crate::gateway::Gateway;
+use crate::inflight::{self, Expect};
+use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
+use crate::route::Route;
+use crate::upstream::{self, UpstreamError};
+
+/// Whose side a failure came from, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Broker,
+    Gateway,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Client => "client",
+            Side::Broker => "broker",
+            Side::Gateway => "gateway",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Connect(#[from] UpstreamError),
+    #[error("{side} i/o: {source}")]
+    Io { side: Side, source: io::Error },
+    #[error("{side} sent a bad frame: {source}")]
+    Frame { side: Side, source: FrameError },
+    #[error("{side} closed the connection {when}")]
+    Closed { side: Side, when: &'static str },
+    #[error("client sent api key {api_key} v{api_version}, which the gateway does not offer")]
+    NotOffered { api_key: i16, api_version: i16 },
+    #[error("broker answered correlation id {got} while {expected} (api key {api_key}) was due: stream out of sync")]
+    Desync {
+        expected: i32,
+        got: i32,
+        api_key: i16,
+    },
+    #[error("broker sent a response with no request outstanding")]
+    Unsolicited,
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+}
+
+impl SessionError {
+    pub fn side(&self) -> Side {
+        match self {
+            SessionError::Connect(_) | SessionError::Desync { .. } | SessionError::Unsolicited => {
+                Side::Broker
+            }
+            SessionError::Io { side, .. }
+            | SessionError::Frame { side, .. }
+            | SessionError::Closed { side, .. } => *side,
+            SessionError::NotOffered { .. } => Side::Client,
+            SessionError::Rewrite(RewriteError::Decode { .. }) => Side::Broker,
+            SessionError::Rewrite(_) => Side::Gateway,
+        }
+    }
+
+    /// A peer going away is ordinary life for a proxy, not an error worth an operator's eye.
+    pub fn is_hangup(&self) -> bool {
+        match self {
+            SessionError::Closed { .. } => true,
+            SessionError::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
+}
+
+fn io_error(side: Side) -> impl FnOnce(io::Error) -> SessionError {
+    move |source| SessionError::Io { side, source }
+}
+
+/// Runs one client connection to completion and logs how it ended.
+pub async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    route: Route,
+    gw: Arc<Gateway>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let span = tracing::debug_span!("session", client.addr = %peer, %route);
+    async move {
+        match run(client, route, &gw).await {
+            Ok(()) => tracing::debug!("session ended"),
+            Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
+            Err(e) => tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(client: TcpStream, route: Route, gw: &Gateway) -> Result<(), SessionError> {
+    client.set_nodelay(true).map_err(io_error(Side::Client))?;
+    let (broker, broker_addr) = upstream::dial(route, gw).await?;
+    tracing::debug!(broker.addr = %broker_addr, "connected upstream");
+    let (client_rd, client_wr) = client.into_split();
+    let (broker_rd, broker_wr) = broker.into_split();
+    let (tx, rx) = inflight::channel();
+    // Two pumps on one task: they share nothing but the in-flight queue, and a session
+    // never needs more than one core.
+    tokio::try_join!(
+        requests(client_rd, broker_wr, tx, gw),
+        responses(broker_rd, client_wr, rx, gw)
+    )?;
+    Ok(())
+}
+
+/// What to do with the rest of a request whose head has been read.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    /// Stream this many more bytes through.
+    Forward(usize),
+    /// Swallow this many more bytes (a request the gateway answers itself).
+    Drop(usize),
+}
+
+/// What to do with the rest of a response whose head has been read.
+#[derive(Debug, Clone, Copy)]
+enum Response {
+    /// Stream this many more bytes through.
+    Forward(usize),
+    /// Hold the whole frame of this length, then rewrite it.
+    Rewrite {
+        kind: Rewrite,
+        version: i16,
+        len: usize,
+    },
+}
+
+/// Counts `available` bytes against the `left` of a streamed frame: how many to forward now,
+/// and what remains of the frame after them.
+fn stream(left: usize, available: usize) -> (usize, Option<usize>) {
+    let n = left.min(available);
+    (n, (n < left).then_some(left - n))
+}
+
+/// Writes the first `ready` bytes of `buf` and drops them from it.
+async fn flush(
+    wr: &mut OwnedWriteHalf,
+    buf: &mut BytesMut,
+    ready: &mut usize,
+    side: Side,
+) -> Result<(), SessionError> {
+    if *ready > 0 {
+        wr.write_all(&buf[..*ready]).await.map_err(io_error(side))?;
+        buf.advance(*ready);
+        *ready = 0;
+    }
+    Ok(())
+}
+
+/// Client -> broker. Reads only request heads; every byte is forwarded as it arrives, apart
+/// from ApiVersions requests too new to parse, which the gateway answers itself.
+async fn requests(
+    mut rd: OwnedReadHalf,
+    mut wr: OwnedWriteHalf,
+    tx: mpsc::Sender<Expect>,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
+    let config = gw.config();
+    let mut buf = BytesMut::with_capacity(config.buffer_bytes);
+    let mut current: Option<Request> = None;
+    loop {
+        let mut ready = 0;
+        loop {
+            match current {
+                Some(Request::Forward(left)) => {
+                    let (n, rest) = stream(left, buf.len() - ready);
+                    ready += n;
+                    current = rest.map(Request::Forward);
+                    if current.is_some() {
+                        break;
+                    }
+                }
+                Some(Request::Drop(left)) => {
+                    flush(&mut wr, &mut buf, &mut ready, Side::Broker).await?;
+                    let (n, rest) = stream(left, buf.len());
+                    buf.advance(n);
+                    current = rest.map(Request::Drop);
+                    if current.is_some() {
+                        break;
+                    }
+                }
+                None => {
+                    let head = frame::peek_request(&buf[ready..], config.max_frame_bytes).map_err(
+                        |source| SessionError::Frame {
+                            side: Side::Client,
+                            source,
+                        },
+                    )?;
+                    let Some(head) = head else { break };
+                    let (expect, next) = admit(&head)?;
+                    if let Some(expect) = expect {
+                        // Flush before waiting on a full queue: the responses that would
+                        // drain it may be waiting on exactly these bytes.
+                        match tx.try_send(expect) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(expect)) => {
+                                flush(&mut wr, &mut buf, &mut ready, Side::Broker).await?;
+                                tx.send(expect).await.map_err(|_| closed(Side::Client))?;
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => {
+                                return Err(closed(Side::Client))
+                            }
+                        }
+                    }
+                    current = Some(next);
+                }
+            }
+        }
+        flush(&mut wr, &mut buf, &mut ready, Side::Broker).await?;
+
+        let at_boundary = current.is_none() && buf.is_empty();
+        buf.reserve(config.buffer_bytes);
+        let read = tokio::select! {
+            // Shutdown stops new requests only between frames; responses still drain.
+            _ = gw.shutdown.cancelled(), if at_boundary => return Ok(()),
+            read = rd.read_buf(&mut buf) => read.map_err(io_error(Side::Client))?,
+        };
+        if read == 0 {
+            return if at_boundary {
+                Ok(())
+            } else {
+                Err(SessionError::Closed {
+                    side: Side::Client,
+                    when: "in the middle of a request",
+                })
+            };
+        }
+    }
+}
+
+fn closed(side: Side) -> SessionError {
+    SessionError::Closed {
+        side,
+        when: "while requests were in flight",
+    }
+}
+
+/// Decides what a request needs: the response to expect, and how to pass its bytes on.
+fn admit(head: &frame::RequestHead) -> Result<(Option<Expect>, Request), SessionError> {
+    let limit = api_versions::limit(head.api_key);
+    let rewrite = Rewrite::for_api(head.api_key);
+    if !limit.allows(head.api_version) {
+        if rewrite == Some(Rewrite::ApiVersions) && head.api_version > 0 {
+            // As a broker does: answer in the v0 layout so the client can retry lower.
+            let ours = kafka_protocol::messages::ApiVersionsResponse::VERSIONS.max;
+            let answer = api_versions::unsupported_version(head.correlation_id, ours);
+            return Ok((Some(Expect::Local(answer)), Request::Drop(head.frame_len)));
+        }
+        return Err(SessionError::NotOffered {
+            api_key: head.api_key,
+            api_version: head.api_version,
+        });
+    }
+    let expect = head.expects_response().then_some(Expect::Response {
+        correlation_id: head.correlation_id,
+        api_key: head.api_key,
+        api_version: head.api_version,
+        rewrite,
+    });
+    Ok((expect, Request::Forward(head.frame_len)))
+}
+
+/// Broker -> client. Matches each response to the request it answers, streams it through,
+/// or holds and rewrites it when it names brokers.
+async fn responses(
+    mut rd: OwnedReadHalf,
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Expect>,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
+    let config = gw.config();
+    let mut buf = BytesMut::with_capacity(config.buffer_bytes);
+    let mut current: Option<Response> = None;
+    // At most one expectation is taken off the queue ahead of its response, so the queue's
+    // bound is the bound on what this session holds.
+    let mut due: Option<Expect> = None;
+    let mut requests_open = true;
+    loop {
+        let mut ready = 0;
+        loop {
+            match current {
+                Some(Response::Forward(left)) => {
+                    let (n, rest) = stream(left, buf.len() - ready);
+                    ready += n;
+                    current = rest.map(Response::Forward);
+                    if current.is_some() {
+                        break;
+                    }
+                }
+                Some(Response::Rewrite { kind, version, len }) => {
+                    flush(&mut wr, &mut buf, &mut ready, Side::Client).await?;
+                    if buf.len() < len {
+                        buf.reserve(len - buf.len());
+                        break;
+                    }
+                    let original = buf.split_to(len).freeze();
+                    let rewritten = rewrite::response(kind, version, original, gw)?;
+                    if rewritten.trailing > 0 {
+                        tracing::debug!(
+                            api_key = kind.api_key() as i16,
+                            api_version = version,
+                            bytes = rewritten.trailing,
+                            "dropped unparsed trailing bytes of a rewritten response"
+                        );
+                    }
+                    wr.write_all(&rewritten.frame)
+                        .await
+                        .map_err(io_error(Side::Client))?;
+                    current = None;
+                }
+                None => {
+                    if due.is_none() {
+                        due = match rx.try_recv() {
+                            Ok(expect) => Some(expect),
+                            Err(mpsc::error::TryRecvError::Empty) => None,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                requests_open = false;
+                                None
+                            }
+                        };
+                    }
+                    match due.take() {
+                        Some(Expect::Local(answer)) => {
+                            flush(&mut wr, &mut buf, &mut ready, Side::Client).await?;
+                            wr.write_all(&answer)
+                                .await
+                                .map_err(io_error(Side::Client))?;
+                        }
+                        Some(Expect::Response {
+                            correlation_id,
+                            api_key,
+                            api_version,
+                            rewrite,
+                        }) => {
+                            let head = frame::peek_response(&buf[ready..], config.max_frame_bytes)
+                                .map_err(|source| SessionError::Frame {
+                                    side: Side::Broker,
+                                    source,
+                                })?;
+                            let Some(head) = head else {
+                                due = Some(Expect::Response {
+                                    correlation_id,
+                                    api_key,
+                                    api_version,
+                                    rewrite,
+                                });
+                                break;
+                            };
+                            if head.correlation_id != correlation_id {
+                                return Err(SessionError::Desync {
+                                    expected: correlation_id,
+                                    got: head.correlation_id,
+                                    api_key,
+                                });
+                            }
+                            current = Some(match rewrite {
+                                Some(kind) => Response::Rewrite {
+                                    kind,
+                                    version: api_version,
+                                    len: head.frame_len,
+                                },
+                                None => Response::Forward(head.frame_len),
+                            });
+                        }
+                        None if buf.len() > ready => return Err(SessionError::Unsolicited),
+                        None => break,
+                    }
+                }
+            }
+        }
+        flush(&mut wr, &mut buf, &mut ready, Side::Client).await?;
+
+        if !requests_open && due.is_none() && current.is_none() && buf.is_empty() {
+            return Ok(());
+        }
+        buf.reserve(config.buffer_bytes);
+        tokio::select! {
+            expect = rx.recv(), if due.is_none() && requests_open => match expect {
+                Some(expect) => due = Some(expect),
+                None => requests_open = false,
+            },
+            read = rd.read_buf(&mut buf) => {
+                if read.map_err(io_error(Side::Broker))? == 0 {
+                    return Err(SessionError::Closed {
+                        side: Side::Broker,
+                        when: if current.is_some() || due.is_some() { "with a response due" } else { "while idle" },
+                    });
+                }
+            }
+        }
+    }
+}
