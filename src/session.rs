@@ -242,9 +242,19 @@ async fn requests(
 
         let at_boundary = current.is_none() && buf.is_empty();
         buf.reserve(config.buffer_bytes);
+        // Shutdown stops new requests only between frames, after forwarding what the client
+        // had already sent; the response pump then drains what is in flight. An incomplete
+        // head left in the buffer was never forwarded, so the broker stays in step.
+        if current.is_none() && gw.shutdown.is_cancelled() {
+            match rd.try_read_buf(&mut buf) {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(io_error(Side::Client)(e)),
+            }
+        }
         let read = tokio::select! {
-            // Shutdown stops new requests only between frames; responses still drain.
-            _ = gw.shutdown.cancelled(), if at_boundary => return Ok(()),
+            _ = gw.shutdown.cancelled(), if current.is_none() => continue,
             read = rd.read_buf(&mut buf) => read.map_err(io_error(Side::Client))?,
         };
         if read == 0 {

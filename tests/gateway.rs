@@ -1,0 +1,436 @@
+//! The gateway library in front of a fake cluster (kafka-protocol), driven by a raw client.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use kafka_edge::config::{File, Overrides};
+use kafka_protocol::messages::*;
+use support::*;
+
+const HOST: &str = "kafka.gateway.test";
+
+async fn gateway(cluster: &FakeCluster, port_base: u16) -> Gateway {
+    Gateway::start(
+        File::default(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some(HOST.into()),
+            broker_port_base: Some(port_base),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await
+}
+
+/// Every broker in `metadata` is at HOST on its planned port, and nothing upstream shows.
+fn assert_rewritten(raw: &[u8], metadata: &MetadataResponse, expected: &[(i32, u16)]) {
+    let brokers: Vec<_> = metadata
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect();
+    let want: Vec<_> = expected
+        .iter()
+        .map(|(id, port)| (*id, HOST.to_owned(), i32::from(*port)))
+        .collect();
+    assert_eq!(brokers, want);
+    assert_absent(raw, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn metadata_names_only_gateway_addresses_and_broker_ports_reach_their_broker() {
+    let cluster = FakeCluster::start(&[1, 2, 3], Quirk::None).await;
+    let base = free_port_base(&[1, 2, 3]);
+    let gw = gateway(&cluster, base).await;
+    for version in 0..=12 {
+        let (raw, response) = metadata(gw.addr, version).await;
+        assert_rewritten(
+            &raw,
+            &response,
+            &[(1, base + 1), (2, base + 2), (3, base + 3)],
+        );
+    }
+    for id in [1, 2, 3] {
+        let (_, response) = metadata(("127.0.0.1", base + id as u16), 12).await;
+        assert_eq!(
+            response.cluster_id.as_deref(),
+            Some(format!("broker-{id}").as_str()),
+            "port of node {id} reaches it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn find_coordinator_and_describe_cluster_are_rewritten() {
+    let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let base = free_port_base(&[1, 2]);
+    let gw = gateway(&cluster, base).await;
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    for version in 0..=3 {
+        let (raw, r): (_, FindCoordinatorResponse) = client
+            .call(
+                ApiKey::FindCoordinator,
+                version,
+                &FindCoordinatorRequest::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.node_id.0, r.host.as_str(), r.port),
+            (1, HOST, i32::from(base) + 1),
+            "v{version}"
+        );
+        assert_absent(&raw, "127.0.0.1");
+    }
+    for version in 4..=6 {
+        let (raw, r): (_, FindCoordinatorResponse) = client
+            .call(
+                ApiKey::FindCoordinator,
+                version,
+                &FindCoordinatorRequest::default(),
+            )
+            .await
+            .unwrap();
+        let c = &r.coordinators[0];
+        assert_eq!(
+            (c.node_id.0, c.host.as_str(), c.port),
+            (1, HOST, i32::from(base) + 1),
+            "v{version}"
+        );
+        assert_absent(&raw, "127.0.0.1");
+    }
+    for version in 0..=1 {
+        let (raw, r): (_, DescribeClusterResponse) = client
+            .call(
+                ApiKey::DescribeCluster,
+                version,
+                &DescribeClusterRequest::default(),
+            )
+            .await
+            .unwrap();
+        let ports: Vec<_> = r
+            .brokers
+            .iter()
+            .map(|b| (b.host.to_string(), b.port))
+            .collect();
+        assert_eq!(
+            ports,
+            vec![
+                (HOST.to_owned(), i32::from(base) + 1),
+                (HOST.to_owned(), i32::from(base) + 2)
+            ]
+        );
+        assert_absent(&raw, "127.0.0.1");
+    }
+}
+
+#[tokio::test]
+async fn sparse_node_ids_use_ranges_and_overrides_and_late_nodes_are_served_at_once() {
+    let mut cluster = FakeCluster::start(&[1001], Quirk::None).await;
+    let first_port = free_port_base(&[0, 4, 5]);
+    let file: File = toml::from_str(&format!(
+        "[brokers]\nranges = [{{ first_node_id = 1000, last_node_id = 1004, first_port = {first_port} }}]\nports = {{ \"111\" = {} }}",
+        first_port + 5
+    ))
+    .unwrap();
+    let gw = Gateway::start(
+        file,
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some(HOST.into()),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    let (raw, response) = metadata(gw.addr, 9).await;
+    assert_rewritten(&raw, &response, &[(1001, first_port + 1)]);
+
+    // Node 111 appears later. The response naming it must not reach the client before its
+    // listener is up: connect at once, without any retry.
+    cluster.add(111, "broker-111", Quirk::None).await;
+    let (raw, response) = metadata(gw.addr, 9).await;
+    assert_rewritten(
+        &raw,
+        &response,
+        &[(1001, first_port + 1), (111, first_port + 5)],
+    );
+    let (_, direct) = metadata(("127.0.0.1", first_port + 5), 9).await;
+    assert_eq!(direct.cluster_id.as_deref(), Some("broker-111"));
+}
+
+#[tokio::test]
+async fn node_outside_every_range_closes_the_connection_without_leaking() {
+    let mut cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let base = free_port_base(&[1]);
+    let gw = gateway(&cluster, base).await;
+    cluster.add(70000, "broker-70000", Quirk::None).await; // base + 70000 > 65535
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+    // The gateway itself keeps serving: FindCoordinator names only node 1.
+    let mut other = Client::connect(gw.addr).await.unwrap();
+    let (_, r): (_, FindCoordinatorResponse) = other
+        .call(
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.host.as_str(), HOST);
+}
+
+#[tokio::test]
+async fn moved_broker_gets_new_connections() {
+    let mut cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let base = free_port_base(&[1, 2]);
+    let gw = gateway(&cluster, base).await;
+    metadata(gw.addr, 12).await;
+    let (_, before) = metadata(("127.0.0.1", base + 2), 12).await;
+    assert_eq!(before.cluster_id.as_deref(), Some("broker-2"));
+
+    cluster.add(2, "broker-2-replaced", Quirk::None).await;
+    let (raw, response) = metadata(gw.addr, 12).await;
+    assert_rewritten(&raw, &response, &[(1, base + 1), (2, base + 2)]);
+    let (_, after) = metadata(("127.0.0.1", base + 2), 12).await;
+    assert_eq!(after.cluster_id.as_deref(), Some("broker-2-replaced"));
+}
+
+#[tokio::test]
+async fn two_replicas_with_one_config_answer_byte_for_byte_alike() {
+    let cluster = FakeCluster::start(&[1, 2, 3], Quirk::None).await;
+    let base = free_port_base(&[1, 2, 3]);
+    // Same configuration; only the bind IP differs, as two pods would have.
+    let a = gateway(&cluster, base).await;
+    let b = Gateway::start(
+        File::default(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some(HOST.into()),
+            broker_port_base: Some(base),
+            ..Overrides::default()
+        },
+        "127.0.0.2",
+    )
+    .await;
+    for version in [1, 9, 12] {
+        let (raw_a, _) = metadata(a.addr, version).await;
+        let (raw_b, _) = metadata(b.addr, version).await;
+        assert_eq!(raw_a, raw_b, "Metadata v{version}");
+    }
+}
+
+#[tokio::test]
+async fn api_versions_are_capped_and_too_new_requests_answered_locally() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    let (_, r): (_, ApiVersionsResponse) = client
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await
+        .unwrap();
+    let ranges: Vec<_> = r
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect();
+    assert_eq!(
+        ranges,
+        vec![
+            (0, 3, 9),
+            (1, 4, 15),
+            (3, 0, 12),
+            (10, 0, 6),
+            (18, 0, 4),
+            (60, 0, 1)
+        ]
+    );
+
+    // A version from the future: answered like a broker would, and the connection lives on.
+    let correlation_id = client.send_bare(ApiKey::ApiVersions as i16, 77).await;
+    let frame = client.read_frame().await.unwrap();
+    let refused: ApiVersionsResponse =
+        decode_response(ApiKey::ApiVersions, 0, correlation_id, frame);
+    assert_eq!(refused.error_code, 35);
+    let (_, again): (_, ApiVersionsResponse) = client
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(again.error_code, 0);
+}
+
+#[tokio::test]
+async fn request_above_the_offered_version_is_refused() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    for (api, version) in [
+        (ApiKey::Metadata, 14),
+        (ApiKey::Produce, 10),
+        (ApiKey::Fetch, 16),
+        (ApiKey::Vote, 0),
+    ] {
+        let mut client = Client::connect(gw.addr).await.unwrap();
+        client.send_bare(api as i16, version).await;
+        client.expect_closed().await;
+    }
+}
+
+#[tokio::test]
+async fn produce_with_acks_zero_does_not_wait_for_a_response() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    for version in [3, 8, 9] {
+        client
+            .send(
+                ApiKey::Produce,
+                version,
+                &ProduceRequest::default().with_acks(0),
+            )
+            .await;
+    }
+    let (_, ack): (_, ProduceResponse) = client
+        .call(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(-1))
+        .await
+        .unwrap();
+    assert!(ack.responses.is_empty());
+    let (_, m): (_, MetadataResponse) = client
+        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(m.brokers.len(), 1);
+}
+
+#[tokio::test]
+async fn large_responses_stream_through_unchanged() {
+    let size = 8 << 20;
+    let cluster = FakeCluster::start(&[1], Quirk::BigFetch(size)).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let mut direct = Client::connect(cluster.brokers[0].addr).await.unwrap();
+    let (expected, _): (_, FetchResponse) = direct
+        .call(ApiKey::Fetch, 12, &FetchRequest::default())
+        .await
+        .unwrap();
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    let (got, r): (_, FetchResponse) = client
+        .call(ApiKey::Fetch, 12, &FetchRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map(|r| r.len()),
+        Some(size)
+    );
+    assert!(
+        got == expected,
+        "fetch response differs from the broker's bytes"
+    );
+}
+
+#[tokio::test]
+async fn trailing_bytes_of_a_rewritten_response_are_dropped_not_forwarded() {
+    let cluster = FakeCluster::start(&[1], Quirk::TrailingByte).await;
+    let base = free_port_base(&[1]);
+    let gw = gateway(&cluster, base).await;
+    let (raw, response) = metadata(gw.addr, 12).await; // `metadata` checks exact decoding
+    assert_rewritten(&raw, &response, &[(1, base + 1)]);
+}
+
+#[tokio::test]
+async fn out_of_order_response_closes_the_connection() {
+    let cluster = FakeCluster::start(&[1], Quirk::WrongCorrelationId).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+}
+
+#[tokio::test]
+async fn bad_frames_close_only_their_connection() {
+    use tokio::io::AsyncWriteExt;
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let base = free_port_base(&[1]);
+    let gw = gateway(&cluster, base).await;
+    let bad: [&[u8]; 4] = [
+        &(-5i32).to_be_bytes(),                   // negative size
+        &(200i32 << 20).to_be_bytes(),            // above max_frame_bytes
+        &[0, 0, 0, 3, 1, 2, 3],                   // too short for a header
+        b"GET / HTTP/1.1\r\nHost: kafka\r\n\r\n", // not Kafka at all
+    ];
+    for bytes in bad {
+        let mut client = Client::connect(gw.addr).await.unwrap();
+        client.stream.write_all(bytes).await.unwrap();
+        client.expect_closed().await;
+    }
+    let (raw, response) = metadata(gw.addr, 12).await;
+    assert_rewritten(&raw, &response, &[(1, base + 1)]);
+}
+
+#[tokio::test]
+async fn unreachable_cluster_closes_clients_promptly_and_gateway_survives() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = Gateway::start(
+        File::default(),
+        Overrides {
+            bootstrap_servers: vec![closed_port.to_string()],
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut client = Client::connect(gw.addr).await.unwrap();
+        client
+            .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+            .await;
+        client.expect_closed().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "closed after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_node_ports_are_never_opened() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let base = free_port_base(&[1, 2]);
+    let gw = gateway(&cluster, base).await;
+    metadata(gw.addr, 12).await;
+    assert!(Client::connect(("127.0.0.1", base + 1)).await.is_ok());
+    assert!(
+        Client::connect(("127.0.0.1", base + 2)).await.is_err(),
+        "node 2 was never reported"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    let correlation_id = client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    let addr = gw.addr;
+    gw.stop().await;
+    let frame = client.read_frame().await.unwrap();
+    let response: MetadataResponse = decode_response(ApiKey::Metadata, 12, correlation_id, frame);
+    assert_eq!(response.brokers.len(), 1);
+    client.expect_closed().await;
+    assert!(Client::connect(addr).await.is_err(), "no longer accepting");
+}
