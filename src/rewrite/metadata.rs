@@ -2,7 +2,7 @@
 
 use kafka_protocol::messages::MetadataResponse;
 
-use super::{learn_into, AddressBook};
+use super::{learn_all, AddressBook};
 use crate::route::RouteError;
 
 pub(super) fn rewrite(
@@ -10,10 +10,13 @@ pub(super) fn rewrite(
     book: &dyn AddressBook,
     _version: i16,
 ) -> Result<(), RouteError> {
-    for broker in &mut response.brokers {
-        learn_into(book, broker.node_id.0, &mut broker.host, &mut broker.port)?;
-    }
-    Ok(())
+    learn_all(
+        book,
+        response
+            .brokers
+            .iter_mut()
+            .map(|b| (b.node_id.0, &mut b.host, &mut b.port)),
+    )
 }
 
 #[cfg(test)]

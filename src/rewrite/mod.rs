@@ -242,6 +242,16 @@ fn learn_into(
     Ok(())
 }
 
+/// [`learn_into`] for every node of a list.
+fn learn_all<'a>(
+    book: &dyn AddressBook,
+    nodes: impl Iterator<Item = (i32, &'a mut StrBytes, &'a mut i32)>,
+) -> Result<(), RouteError> {
+    nodes
+        .into_iter()
+        .try_for_each(|(node_id, host, port)| learn_into(book, node_id, host, port))
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Helpers shared by the per-API tests: a recording address book and frame builders.

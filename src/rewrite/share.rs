@@ -3,7 +3,7 @@
 
 use kafka_protocol::messages::{ShareAcknowledgeResponse, ShareFetchResponse};
 
-use super::{learn_into, AddressBook};
+use super::{learn_all, AddressBook};
 use crate::route::RouteError;
 
 pub(super) fn rewrite_fetch(
@@ -11,10 +11,13 @@ pub(super) fn rewrite_fetch(
     book: &dyn AddressBook,
     _version: i16,
 ) -> Result<(), RouteError> {
-    for node in &mut response.node_endpoints {
-        learn_into(book, node.node_id.0, &mut node.host, &mut node.port)?;
-    }
-    Ok(())
+    learn_all(
+        book,
+        response
+            .node_endpoints
+            .iter_mut()
+            .map(|n| (n.node_id.0, &mut n.host, &mut n.port)),
+    )
 }
 
 pub(super) fn rewrite_acknowledge(
@@ -22,10 +25,13 @@ pub(super) fn rewrite_acknowledge(
     book: &dyn AddressBook,
     _version: i16,
 ) -> Result<(), RouteError> {
-    for node in &mut response.node_endpoints {
-        learn_into(book, node.node_id.0, &mut node.host, &mut node.port)?;
-    }
-    Ok(())
+    learn_all(
+        book,
+        response
+            .node_endpoints
+            .iter_mut()
+            .map(|n| (n.node_id.0, &mut n.host, &mut n.port)),
+    )
 }
 
 #[cfg(test)]
