@@ -50,14 +50,6 @@ impl Gateway {
         self.table().get(node_id).map(|b| b.upstream.clone())
     }
 
-    /// Node ids the gateway serves, with their upstream and gateway port, by node id.
-    pub fn brokers(&self) -> Vec<(i32, String, u16)> {
-        self.table()
-            .iter()
-            .map(|(id, b)| (id, b.upstream.clone(), b.port))
-            .collect()
-    }
-
     pub(crate) fn next_bootstrap_index(&self) -> usize {
         self.next_bootstrap.fetch_add(1, Ordering::Relaxed)
     }

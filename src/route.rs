@@ -174,12 +174,6 @@ impl BrokerTable {
     pub fn forget(&mut self, node_id: i32) {
         self.brokers.remove(&node_id);
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (i32, &Broker)> {
-        let mut all: Vec<_> = self.brokers.iter().map(|(id, b)| (*id, b)).collect();
-        all.sort_by_key(|(id, _)| *id);
-        all.into_iter()
-    }
 }
 
 /// Formats `host:port`, bracketing IPv6 literals so the result parses as a socket address.
