@@ -21,8 +21,8 @@ use crate::rewrite::AddressBook;
 use crate::route::RouteError;
 use crate::upstream::{self, UpstreamError};
 
-/// Metadata v4 is the oldest version every supported broker still serves (Kafka 4 removed
-/// v0-v3) and the first that can ask for brokers without topics.
+/// Metadata v4: served by every broker since Kafka 1.0, and able to ask for brokers alone
+/// (an empty topic list) without auto-creating anything.
 const METADATA_VERSION: i16 = 4;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -10,14 +10,15 @@ Every operation runs as a subprocess with a timeout; `prefix` (e.g.
 ["ip", "netns", "exec", NS]) runs it inside a network namespace.
 """
 
+from kclient import values_for
 from realenv import describe, kclient
 
 CLIENTS = ["kcat-2.0.2", "kcat-2.16", "confluent", "kafkapython"]
 
 
-def make_values(prefix, count):
-    """The exact values a produce step sends (kclient.py uses the same format)."""
-    return ["%s-%05d" % (prefix, i) for i in range(count)]
+def make_values(prefix, count, size=0):
+    """The exact values a produce step sends (the same function as kclient.py's)."""
+    return values_for(prefix, count, size)
 
 
 class Outcome:
@@ -53,13 +54,16 @@ class Client:
 
     # -------------------------------------------------------------- produce
 
-    def produce(self, bootstrap, cluster, topic, prefix_value, count, prefix=(), deadline=30):
-        """Produce make_values(prefix_value, count) with acks=all (+ idempotence)."""
+    def produce(
+        self, bootstrap, cluster, topic, prefix_value, count, prefix=(), deadline=30, value_size=0, compression="none"
+    ):
+        """Produce make_values(prefix_value, count, value_size) with acks=all (+ idempotence)."""
         if self.kcat:
             res = self.kcat.produce(
                 bootstrap,
                 topic,
-                make_values(prefix_value, count),
+                make_values(prefix_value, count, value_size),
+                compression=compression,
                 prefix=prefix,
                 timeout=deadline + 30,
                 message_timeout_ms=deadline * 1000,
@@ -79,6 +83,10 @@ class Client:
             prefix_value,
             "--count",
             count,
+            "--value-size",
+            value_size,
+            "--compression",
+            compression,
             prefix=prefix,
             deadline=deadline,
             timeout=deadline + 30,
@@ -132,6 +140,4 @@ class Client:
         data = data or {}
         committed = data.get("committed") or {}
         total = sum(o for o in committed.values() if isinstance(o, int) and o >= 0)
-        return Outcome(
-            res.returncode == 0, {"values": data.get("values"), "committed_total": total}, describe(res)
-        )
+        return Outcome(res.returncode == 0, {"values": data.get("values"), "committed_total": total}, describe(res))

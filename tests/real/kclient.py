@@ -11,7 +11,8 @@ LIB is `confluent` (confluent-kafka / librdkafka) or `kafkapython` (kafka-python
 
 Commands (all print one JSON object as the last stdout line):
     metadata                         brokers from Metadata (and DescribeCluster)
-    produce --topic T --prefix P --count N
+    produce --topic T --prefix P --count N [--value-size B] [--compression C]
+            [--transactional-id ID [--abort-first]]
                                      acks=all + idempotence; values P-00000 ...;
                                      exit 1 unless every message was acknowledged
     consume --topic T --count N [--group G]
@@ -26,6 +27,7 @@ whose details are in the JSON ("error") and on stderr.
 """
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -44,8 +46,21 @@ def emit(obj, code=0):
     sys.exit(code)
 
 
-def values_for(prefix, count):
-    return ["%s-%05d" % (prefix, i) for i in range(count)]
+def values_for(prefix, count, size=0):
+    """The values a produce step sends: "P-00000", ... or, with size, padded to
+    `size` bytes with hex digits that do not compress (so batches stay large)."""
+    values = []
+    for i in range(count):
+        value = "%s-%05d" % (prefix, i)
+        if size > len(value):
+            pad, block = [], hashlib.sha256(value.encode()).hexdigest()
+            need = size - len(value) - 1
+            while sum(len(b) for b in pad) < need:
+                pad.append(block)
+                block = hashlib.sha256(block.encode()).hexdigest()
+            value = value + "-" + "".join(pad)[:need]
+        values.append(value)
+    return values
 
 
 # ---------------------------------------------------------------- confluent-kafka
@@ -69,9 +84,7 @@ class Confluent:
         out["topics"] = {name: len(t.partitions) for name, t in md.topics.items()}
         # DescribeCluster (KIP-700) is a separate API carrying broker addresses.
         try:
-            res = admin.describe_cluster(request_timeout=self._remaining(t_end)).result(
-                timeout=self._remaining(t_end)
-            )
+            res = admin.describe_cluster(request_timeout=self._remaining(t_end)).result(timeout=self._remaining(t_end))
             out["describe_cluster"] = sorted(
                 [{"id": n.id, "host": n.host, "port": n.port} for n in res.nodes], key=lambda b: b["id"]
             )
@@ -94,11 +107,15 @@ class Confluent:
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 5,
+                "compression.type": self.args.compression,
                 # Bounded: a message that cannot be delivered fails instead of
                 # being retried forever.
                 "message.timeout.ms": int(max(1000, (t_end - time.monotonic()) * 1000 - 2000)),
             }
         )
+        txn = self.args.transactional_id
+        if txn:
+            conf["transactional.id"] = txn
         producer = Producer(conf)
         delivered, errors, partitions = [], [], set()
 
@@ -109,11 +126,34 @@ class Confluent:
                 delivered.append(msg.value().decode())
                 partitions.add(msg.partition())
 
-        for value in values_for(self.args.prefix, self.args.count):
-            producer.produce(self.args.topic, value=value.encode(), key=value.encode(), on_delivery=on_delivery)
-            producer.poll(0)
+        def send(prefix):
+            for value in values_for(prefix, self.args.count, self.args.value_size):
+                producer.produce(self.args.topic, value=value.encode(), key=value.encode(), on_delivery=on_delivery)
+                producer.poll(0)
+
+        out = {}
+        if txn:
+            # Transactional: the transaction coordinator is found through
+            # FindCoordinator(key_type=transaction).  With --abort-first an
+            # aborted transaction of "ABORTED-..." values comes first, which a
+            # read_committed consumer (librdkafka's default) must never see.
+            producer.init_transactions(self._remaining(t_end))
+            if self.args.abort_first:
+                producer.begin_transaction()
+                send("ABORTED")
+                producer.flush(self._remaining(t_end))
+                producer.abort_transaction(self._remaining(t_end))
+                out["aborted"] = len(delivered)
+                delivered.clear()
+            producer.begin_transaction()
+            send(self.args.prefix)
+            producer.commit_transaction(self._remaining(t_end))
+        else:
+            send(self.args.prefix)
         left = producer.flush(self._remaining(t_end))
-        out = {"delivered": len(delivered), "errors": errors[:5], "unflushed": left, "partitions": sorted(partitions)}
+        out.update(
+            {"delivered": len(delivered), "errors": errors[:5], "unflushed": left, "partitions": sorted(partitions)}
+        )
         ok = len(delivered) == self.args.count and not errors and left == 0
         return out, ok
 
@@ -211,9 +251,7 @@ class KafkaPython:
         admin = KafkaAdminClient(**self.base)
         try:
             cluster = admin.describe_cluster()
-            brokers = [
-                {"id": b["broker_id"], "host": b["host"], "port": b["port"]} for b in cluster["brokers"]
-            ]
+            brokers = [{"id": b["broker_id"], "host": b["host"], "port": b["port"]} for b in cluster["brokers"]]
             topics = admin.list_topics()
             return {
                 "brokers": sorted(brokers, key=lambda b: b["id"]),
@@ -226,12 +264,15 @@ class KafkaPython:
     def produce(self, t_end):
         from kafka import KafkaProducer
 
-        producer = KafkaProducer(acks="all", enable_idempotence=True, linger_ms=5, **self.base)
+        compression = None if self.args.compression == "none" else self.args.compression
+        producer = KafkaProducer(
+            acks="all", enable_idempotence=True, linger_ms=5, compression_type=compression, **self.base
+        )
         delivered, errors, partitions = 0, [], set()
         try:
             futures = [
                 producer.send(self.args.topic, value=v.encode(), key=v.encode())
-                for v in values_for(self.args.prefix, self.args.count)
+                for v in values_for(self.args.prefix, self.args.count, self.args.value_size)
             ]
             producer.flush(timeout=max(0.1, t_end - time.monotonic()))
             for fut in futures:
@@ -284,13 +325,9 @@ class KafkaPython:
                         last[tp.partition] = m.offset
             out["values"] = values
             if args.group and values:
-                offsets = {
-                    TopicPartition(args.topic, p): OffsetAndMetadata(off + 1, "", -1) for p, off in last.items()
-                }
+                offsets = {TopicPartition(args.topic, p): OffsetAndMetadata(off + 1, "", -1) for p, off in last.items()}
                 consumer.commit(offsets)
-                out["committed"] = {
-                    str(p): consumer.committed(TopicPartition(args.topic, p)) for p in last
-                }
+                out["committed"] = {str(p): consumer.committed(TopicPartition(args.topic, p)) for p in last}
                 out["expected_committed"] = {str(p): off + 1 for p, off in last.items()}
         finally:
             consumer.close()
@@ -321,6 +358,10 @@ def main():
     p.add_argument("--topic", required=True)
     p.add_argument("--prefix", required=True)
     p.add_argument("--count", type=int, default=10)
+    p.add_argument("--value-size", type=int, default=0, help="pad values to this many bytes")
+    p.add_argument("--compression", default="none", choices=["none", "gzip", "snappy", "lz4", "zstd"])
+    p.add_argument("--transactional-id", default=None, help="confluent only: produce in a transaction")
+    p.add_argument("--abort-first", action="store_true", help="with --transactional-id: abort one batch first")
     c = sub.add_parser("consume")
     c.add_argument("--topic", required=True)
     c.add_argument("--count", type=int, required=True)

@@ -14,6 +14,7 @@ namespace's addresses or routes.
 
 import os
 import random
+import re
 import signal
 import struct
 import time
@@ -25,13 +26,43 @@ def _ip(*args, timeout=20):
     return run(["ip"] + [str(a) for a in args], timeout=timeout, check=True)
 
 
+# Our namespace names: ke-<pid of the pytest process>-<tag>-<role>.
+NS_NAME = re.compile(r"^ke-(\d+)-[0-9a-f]+-(cluster|edge|client)$")
+
+
+def _kill_and_delete(ns):
+    """Kill every process left in one of our namespaces, then delete it."""
+    for pid in run(["ip", "netns", "pids", ns], timeout=10).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    time.sleep(0.2)
+    return run(["ip", "netns", "del", ns], timeout=20)
+
+
+def sweep_stale_namespaces():
+    """Delete namespaces of earlier runs of this suite whose pytest is gone.
+
+    Teardown normally deletes them; this only catches runs that were killed
+    outright.  A namespace whose creating process still lives is left alone,
+    so parallel runs do not disturb each other.
+    """
+    for line in run(["ip", "netns", "list"], timeout=10).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = NS_NAME.match(name)
+        if m and not os.path.exists("/proc/%s" % m.group(1)):
+            _kill_and_delete(name)
+
+
 class SeedNetwork:
     def __init__(self):
         tag = "%04x%02x" % (os.getpid() & 0xFFFF, random.randrange(256))
         self.tag = tag
-        self.ns_cluster = "ke-%s-cluster" % tag
-        self.ns_edge = "ke-%s-edge" % tag
-        self.ns_client = "ke-%s-client" % tag
+        stem = "ke-%d-%s" % (os.getpid(), tag)
+        self.ns_cluster = stem + "-cluster"
+        self.ns_edge = stem + "-edge"
+        self.ns_client = stem + "-client"
         # veth names must be < 16 bytes and unique while being created.
         self.if_cluster = "kc%s" % tag  # in cluster ns
         self.if_edge_cluster = "kec%s" % tag  # edge leg into the cluster net
@@ -88,18 +119,9 @@ class SeedNetwork:
 
     def teardown(self):
         """Kill whatever still runs in our namespaces, then delete them."""
-        for ns in self.created:
-            pids = run(["ip", "netns", "pids", ns], timeout=10).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-        if self.created:
-            time.sleep(0.2)
         errors = []
         for ns in reversed(self.created):
-            res = run(["ip", "netns", "del", ns], timeout=20)
+            res = _kill_and_delete(ns)
             if res.returncode != 0:
                 errors.append("%s: %s" % (ns, res.stderr.strip()))
         self.created = []

