@@ -28,6 +28,7 @@ pub struct Config {
     pub max_connections: usize,
     pub buffer_bytes: usize,
     pub shutdown_grace: Duration,
+    pub idle_timeout: Duration,
 }
 
 /// The file as written. Every field is optional so that flags can fill what the file leaves out.
@@ -51,6 +52,7 @@ pub struct GatewaySection {
     pub buffer_bytes: Option<usize>,
     pub max_frame_bytes: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +225,10 @@ impl Config {
         if connect_timeout.is_zero() {
             problems.push("upstream.connect_timeout_ms must be at least 1".into());
         }
+        let idle_timeout = Duration::from_millis(g.idle_timeout_ms.unwrap_or(600_000));
+        if idle_timeout < Duration::from_millis(100) {
+            problems.push("gateway.idle_timeout_ms must be at least 100".into());
+        }
         let metadata_refresh = Duration::from_millis(u.metadata_refresh_ms.unwrap_or(30_000));
         if metadata_refresh < Duration::from_millis(100) {
             problems.push("upstream.metadata_refresh_ms must be at least 100".into());
@@ -247,6 +253,7 @@ impl Config {
             max_connections,
             buffer_bytes,
             shutdown_grace: Duration::from_millis(g.shutdown_grace_ms.unwrap_or(10_000)),
+            idle_timeout,
         })
     }
 

@@ -5,6 +5,8 @@
 //! in request order on each connection. The queue is bounded: a client that pipelines more
 //! than [`CAPACITY`] requests waits until responses drain it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -29,4 +31,25 @@ pub enum Expect {
 
 pub fn channel() -> (mpsc::Sender<Expect>, mpsc::Receiver<Expect>) {
     mpsc::channel(CAPACITY)
+}
+
+/// How many answers the client is still owed, shared by the two pumps of a session: the
+/// request pump counts each expectation it queues, the response pump each answer it finishes.
+/// A client that is owed nothing and sends nothing is idle; one waiting on a slow answer
+/// (a long JoinGroup, a long-poll Fetch) is not.
+#[derive(Debug, Default)]
+pub struct Owed(AtomicUsize);
+
+impl Owed {
+    pub fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn settle(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
 }

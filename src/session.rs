@@ -4,9 +4,11 @@
 //! holds more than its buffer, however large the frame. The only frames held whole are the
 //! responses that name brokers, which must be decoded to be rewritten.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::protocol::Message;
@@ -18,7 +20,7 @@ use tracing::Instrument;
 
 use crate::frame::{self, FrameError};
 use crate::gateway::Gateway;
-use crate::inflight::{self, Expect};
+use crate::inflight::{self, Expect, Owed};
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::route::Route;
 use crate::upstream::{self, UpstreamError};
@@ -49,6 +51,10 @@ pub enum SessionError {
     Io { side: Side, source: io::Error },
     #[error("{side} sent a bad frame: {source}")]
     Frame { side: Side, source: FrameError },
+    #[error("{side} sent nothing for {after:?}")]
+    Idle { side: Side, after: Duration },
+    #[error("{side} read nothing for {after:?}")]
+    Stalled { side: Side, after: Duration },
     #[error("{side} closed the connection {when}")]
     Closed { side: Side, when: &'static str },
     #[error("client sent api key {api_key} v{api_version}, which the gateway does not offer")]
@@ -72,6 +78,8 @@ impl SessionError {
                 Side::Broker
             }
             SessionError::Io { side, .. }
+            | SessionError::Idle { side, .. }
+            | SessionError::Stalled { side, .. }
             | SessionError::Frame { side, .. }
             | SessionError::Closed { side, .. } => *side,
             SessionError::NotOffered { .. } => Side::Client,
@@ -80,20 +88,29 @@ impl SessionError {
         }
     }
 
-    /// A peer going away is ordinary life for a proxy, not an error worth an operator's eye.
+    /// A client going away, or falling silent, is ordinary life for a proxy, and so is a
+    /// broker closing a connection that owes nothing; an operator need not see them. A broker
+    /// that vanishes or stalls with a response due is worth a warning.
     pub fn is_hangup(&self) -> bool {
         match self {
-            SessionError::Closed { .. } => true,
-            SessionError::Io { source, .. } => matches!(
-                source.kind(),
-                io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::BrokenPipe
-                    | io::ErrorKind::UnexpectedEof
-            ),
+            SessionError::Closed { side, when } => *side == Side::Client || *when == BROKER_IDLE,
+            SessionError::Idle { side, .. } => *side == Side::Client,
+            SessionError::Io { side, source } => {
+                *side == Side::Client
+                    && matches!(
+                        source.kind(),
+                        io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::BrokenPipe
+                            | io::ErrorKind::UnexpectedEof
+                    )
+            }
             _ => false,
         }
     }
 }
+
+/// How a broker's close reads when nothing was due.
+const BROKER_IDLE: &str = "while idle";
 
 fn io_error(side: Side) -> impl FnOnce(io::Error) -> SessionError {
     move |source| SessionError::Io { side, source }
@@ -128,9 +145,10 @@ async fn run(client: TcpStream, route: Route, gw: &Gateway) -> Result<(), Sessio
     let (tx, rx) = inflight::channel();
     // Two pumps on one task: they share nothing but the in-flight queue, and a session
     // never needs more than one core.
+    let owed = Owed::default();
     tokio::try_join!(
-        requests(client_rd, broker_wr, tx, gw),
-        responses(broker_rd, client_wr, rx, gw)
+        requests(client_rd, broker_wr, tx, &owed, gw),
+        responses(broker_rd, client_wr, rx, &owed, gw)
     )?;
     Ok(())
 }
@@ -164,15 +182,41 @@ fn stream(left: usize, available: usize) -> (usize, Option<usize>) {
     (n, (n < left).then_some(left - n))
 }
 
+/// Runs one read from `side`, failing it when the peer sends nothing for `idle`.
+async fn read_within<T>(
+    idle: Duration,
+    side: Side,
+    io: impl Future<Output = io::Result<T>>,
+) -> Result<T, SessionError> {
+    tokio::time::timeout(idle, io)
+        .await
+        .map_err(|_| SessionError::Idle { side, after: idle })?
+        .map_err(io_error(side))
+}
+
+/// Runs one write to `side`, failing it when the peer reads nothing for `idle`.
+async fn write_within(
+    idle: Duration,
+    side: Side,
+    wr: &mut OwnedWriteHalf,
+    bytes: &[u8],
+) -> Result<(), SessionError> {
+    tokio::time::timeout(idle, wr.write_all(bytes))
+        .await
+        .map_err(|_| SessionError::Stalled { side, after: idle })?
+        .map_err(io_error(side))
+}
+
 /// Writes the first `ready` bytes of `buf` and drops them from it.
 async fn flush(
     wr: &mut OwnedWriteHalf,
     buf: &mut BytesMut,
     ready: &mut usize,
     side: Side,
+    idle: Duration,
 ) -> Result<(), SessionError> {
     if *ready > 0 {
-        wr.write_all(&buf[..*ready]).await.map_err(io_error(side))?;
+        write_within(idle, side, wr, &buf[..*ready]).await?;
         buf.advance(*ready);
         *ready = 0;
     }
@@ -185,9 +229,11 @@ async fn requests(
     mut rd: OwnedReadHalf,
     mut wr: OwnedWriteHalf,
     tx: mpsc::Sender<Expect>,
+    owed: &Owed,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
+    let idle = config.idle_timeout;
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
     let mut current: Option<Request> = None;
     loop {
@@ -203,7 +249,7 @@ async fn requests(
                     }
                 }
                 Some(Request::Drop(left)) => {
-                    flush(&mut wr, &mut buf, &mut ready, Side::Broker).await?;
+                    flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
                     let (n, rest) = stream(left, buf.len());
                     buf.advance(n);
                     current = rest.map(Request::Drop);
@@ -221,12 +267,13 @@ async fn requests(
                     let Some(head) = head else { break };
                     let (expect, next) = admit(&head)?;
                     if let Some(expect) = expect {
+                        owed.add();
                         // Flush before waiting on a full queue: the responses that would
                         // drain it may be waiting on exactly these bytes.
                         match tx.try_send(expect) {
                             Ok(()) => {}
                             Err(mpsc::error::TrySendError::Full(expect)) => {
-                                flush(&mut wr, &mut buf, &mut ready, Side::Broker).await?;
+                                flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
                                 tx.send(expect).await.map_err(|_| closed(Side::Client))?;
                             }
                             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -238,7 +285,7 @@ async fn requests(
                 }
             }
         }
-        flush(&mut wr, &mut buf, &mut ready, Side::Broker).await?;
+        flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
 
         let at_boundary = current.is_none() && buf.is_empty();
         buf.reserve(config.buffer_bytes);
@@ -255,17 +302,24 @@ async fn requests(
         }
         let read = tokio::select! {
             _ = gw.shutdown.cancelled(), if current.is_none() => continue,
-            read = rd.read_buf(&mut buf) => read.map_err(io_error(Side::Client))?,
+            // Silence is idleness only when the client is owed nothing, or stopped mid-request.
+            read = read_within(
+                if current.is_some() || owed.is_none() { idle } else { Duration::MAX },
+                Side::Client,
+                rd.read_buf(&mut buf),
+            ) => read?,
         };
         if read == 0 {
-            return if at_boundary {
-                Ok(())
-            } else {
-                Err(SessionError::Closed {
-                    side: Side::Client,
-                    when: "in the middle of a request",
-                })
-            };
+            // As a broker does, a client's hang-up ends the session at once: nobody is left
+            // to read the responses still due.
+            return Err(SessionError::Closed {
+                side: Side::Client,
+                when: if at_boundary {
+                    "between requests"
+                } else {
+                    "in the middle of a request"
+                },
+            });
         }
     }
 }
@@ -308,9 +362,11 @@ async fn responses(
     mut rd: OwnedReadHalf,
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Expect>,
+    owed: &Owed,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
+    let idle = config.idle_timeout;
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
     let mut current: Option<Response> = None;
     // At most one expectation is taken off the queue ahead of its response, so the queue's
@@ -328,9 +384,10 @@ async fn responses(
                     if current.is_some() {
                         break;
                     }
+                    owed.settle();
                 }
                 Some(Response::Rewrite { kind, version, len }) => {
-                    flush(&mut wr, &mut buf, &mut ready, Side::Client).await?;
+                    flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
                     if buf.len() < len {
                         buf.reserve(len - buf.len());
                         break;
@@ -345,9 +402,8 @@ async fn responses(
                             "dropped unparsed trailing bytes of a rewritten response"
                         );
                     }
-                    wr.write_all(&rewritten.frame)
-                        .await
-                        .map_err(io_error(Side::Client))?;
+                    write_within(idle, Side::Client, &mut wr, &rewritten.frame).await?;
+                    owed.settle();
                     current = None;
                 }
                 None => {
@@ -363,10 +419,9 @@ async fn responses(
                     }
                     match due.take() {
                         Some(Expect::Local(answer)) => {
-                            flush(&mut wr, &mut buf, &mut ready, Side::Client).await?;
-                            wr.write_all(&answer)
-                                .await
-                                .map_err(io_error(Side::Client))?;
+                            flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
+                            write_within(idle, Side::Client, &mut wr, &answer).await?;
+                            owed.settle();
                         }
                         Some(Expect::Response {
                             correlation_id,
@@ -410,7 +465,7 @@ async fn responses(
                 }
             }
         }
-        flush(&mut wr, &mut buf, &mut ready, Side::Client).await?;
+        flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
 
         if !requests_open && due.is_none() && current.is_none() && buf.is_empty() {
             return Ok(());
@@ -421,11 +476,16 @@ async fn responses(
                 Some(expect) => due = Some(expect),
                 None => requests_open = false,
             },
-            read = rd.read_buf(&mut buf) => {
-                if read.map_err(io_error(Side::Broker))? == 0 {
+            // A broker is idle only when it owes a response; otherwise silence is normal.
+            read = read_within(
+                if current.is_some() || due.is_some() { idle } else { Duration::MAX },
+                Side::Broker,
+                rd.read_buf(&mut buf),
+            ) => {
+                if read? == 0 {
                     return Err(SessionError::Closed {
                         side: Side::Broker,
-                        when: if current.is_some() || due.is_some() { "with a response due" } else { "while idle" },
+                        when: if current.is_some() || due.is_some() { "with a response due" } else { BROKER_IDLE },
                     });
                 }
             }

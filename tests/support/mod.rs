@@ -35,6 +35,10 @@ pub enum Quirk {
     TrailingByte,
     /// Answers every Fetch with a response of this many record bytes.
     BigFetch(usize),
+    /// Reads requests and never answers.
+    Silent,
+    /// Sends half of each response, then resets the connection.
+    ResetMidResponse,
 }
 
 /// One fake broker: answers ApiVersions, Metadata, FindCoordinator, DescribeCluster, Produce
@@ -55,7 +59,18 @@ impl Drop for FakeBroker {
 
 impl FakeBroker {
     pub async fn start(node_id: i32, name: &str, cluster: Advertised, quirk: Quirk) -> FakeBroker {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        FakeBroker::start_on(0, node_id, name, cluster, quirk).await
+    }
+
+    /// Starts on a given port (0 for any).
+    pub async fn start_on(
+        port: u16,
+        node_id: i32,
+        name: &str,
+        cluster: Advertised,
+        quirk: Quirk,
+    ) -> FakeBroker {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, mut stopped) = oneshot::channel();
         let name = name.to_owned();
@@ -93,8 +108,23 @@ async fn serve(
         if socket.read_exact(&mut body).await.is_err() {
             return;
         }
+        if quirk == Quirk::Silent {
+            continue;
+        }
         let mut body = Bytes::from(body);
-        let api_key = ApiKey::try_from(i16::from_be_bytes([body[0], body[1]])).unwrap();
+        let raw_key = i16::from_be_bytes([body[0], body[1]]);
+        let Ok(api_key) = ApiKey::try_from(raw_key) else {
+            // An API this fake does not know: answer with the bare v0 header, echoing the
+            // correlation id, so a test can see the request went through both ways.
+            let correlation_id = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+            let mut out = BytesMut::new();
+            out.put_i32(4);
+            out.put_i32(correlation_id);
+            if socket.write_all(&out).await.is_err() {
+                return;
+            }
+            continue;
+        };
         let version = i16::from_be_bytes([body[2], body[3]]);
         let header =
             RequestHeader::decode(&mut body, api_key.request_header_version(version)).unwrap();
@@ -168,9 +198,8 @@ async fn serve(
             }
             ApiKey::Fetch => {
                 let records = match quirk {
-                    Quirk::BigFetch(n) => {
-                        Bytes::from((0..n).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
-                    }
+                    // A repeated pattern: fast to build even unoptimised, and not all one byte.
+                    Quirk::BigFetch(n) => Bytes::from(b"kafka-edge-bytes".repeat(n / 16)),
                     _ => Bytes::new(),
                 };
                 FetchResponse::default()
@@ -185,6 +214,11 @@ async fn serve(
         }
         let size = (out.len() - 4) as i32;
         out[..4].copy_from_slice(&size.to_be_bytes());
+        if quirk == Quirk::ResetMidResponse {
+            let _ = socket.write_all(&out[..out.len() / 2]).await;
+            let _ = socket.set_zero_linger();
+            return;
+        }
         if socket.write_all(&out).await.is_err() {
             return;
         }
@@ -383,6 +417,18 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<Client> {
         let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await??;
+        Ok(Client {
+            stream,
+            next_correlation_id: 1,
+        })
+    }
+
+    /// Connects with a small, fixed receive buffer (which turns off the kernel's autotuning),
+    /// so a client that stops reading fills up after a few kilobytes.
+    pub async fn connect_small_window(addr: SocketAddr) -> std::io::Result<Client> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(4096)?;
+        let stream = tokio::time::timeout(TIMEOUT, socket.connect(addr)).await??;
         Ok(Client {
             stream,
             next_correlation_id: 1,

@@ -1,0 +1,366 @@
+//! Hostile and broken peers against the real `kafka-edge` binary. Each case checks what the
+//! peer sees, that the gateway says why in its log, and that it keeps serving other clients.
+
+mod support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::*;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The gateway binary with its log captured to a file; killed on drop.
+struct Binary {
+    child: Child,
+    log: PathBuf,
+    addr: String,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl Binary {
+    /// Starts the binary with `[gateway]` extras appended to a generated config.
+    async fn start(
+        bootstrap: &str,
+        port_base: u16,
+        gateway_extra: &str,
+        upstream_extra: &str,
+    ) -> Binary {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir();
+        let tag = format!("kafka-edge-hostile-{}-{port}", std::process::id());
+        let config = dir.join(format!("{tag}.toml"));
+        let log = dir.join(format!("{tag}.log"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:{port}\"\nadvertised_host = \"kafka.gateway.test\"\n{gateway_extra}\n\
+                 [upstream]\nbootstrap_servers = [\"{bootstrap}\"]\n{upstream_extra}\n\
+                 [brokers]\nport_base = {port_base}\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kafka-edge"))
+            .arg("--config")
+            .arg(&config)
+            .env(
+                "RUST_LOG",
+                std::env::var("KAFKA_EDGE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + TIMEOUT;
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            assert!(Instant::now() < deadline, "gateway did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = std::fs::remove_file(&config);
+        Binary { child, log, addr }
+    }
+
+    fn log(&self) -> String {
+        let mut text = String::new();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+
+    /// Waits until the log contains `needle`.
+    async fn expect_log(&self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "log never said {needle:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The gateway still answers a fresh client, and is still running.
+    async fn assert_serving(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "gateway exited:\n{}",
+            self.log()
+        );
+        let mut client = Client::connect(self.addr.as_str()).await.unwrap();
+        let (_, response): (_, MetadataResponse) = match client
+            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => panic!("gateway stopped serving ({e}):\n{}", self.log()),
+        };
+        assert!(response
+            .brokers
+            .iter()
+            .all(|b| b.host.as_str() == "kafka.gateway.test"));
+    }
+}
+
+async fn cluster_and_gateway(quirk: Quirk, gateway_extra: &str) -> (FakeCluster, Binary) {
+    let cluster = FakeCluster::start(&[1], quirk).await;
+    let base = free_port_base(&[1]);
+    let gw = Binary::start(&cluster.bootstrap(), base, gateway_extra, "").await;
+    (cluster, gw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frame_sizes_truncation_and_garbage() {
+    let (_cluster, mut gw) = cluster_and_gateway(Quirk::None, "max_frame_bytes = 1048576").await;
+    let cases: [(&str, &[u8]); 5] = [
+        ("negative", &(-1i32).to_be_bytes()),
+        ("zero", &0i32.to_be_bytes()),
+        ("above the maximum", &(1_048_577i32).to_be_bytes()),
+        (
+            "garbage",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 random bytes, not kafka",
+        ),
+        ("truncated", &[0, 0, 0, 100, 0, 3, 0, 12, 0, 0, 0, 1, 0, 0]),
+    ];
+    for (what, bytes) in cases {
+        let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+        client.stream.write_all(bytes).await.unwrap();
+        if what == "truncated" {
+            // Half a request, then the client hangs up: the gateway just ends the session.
+            client.stream.shutdown().await.unwrap();
+        }
+        client.expect_closed().await;
+    }
+    gw.expect_log("frame size -1 is negative").await;
+    gw.expect_log("frame of 0 bytes is too short").await;
+    gw.expect_log("frame size 1048577 exceeds the limit of 1048576 bytes")
+        .await;
+    gw.assert_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_not_offered_are_refused_and_unknown_apis_pass_through() {
+    let (_cluster, mut gw) = cluster_and_gateway(Quirk::None, "").await;
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    client.send_bare(ApiKey::Metadata as i16, 14).await;
+    client.expect_closed().await;
+    gw.expect_log("api key 3 v14, which the gateway does not offer")
+        .await;
+
+    // A vendor API key the gateway has never heard of goes through, both ways.
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    let correlation_id = client.send_bare(31000, 2).await;
+    let frame = client.read_frame().await.unwrap();
+    assert_eq!(&frame[4..8], &correlation_id.to_be_bytes());
+    gw.assert_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_client_is_closed() {
+    let (_cluster, mut gw) = cluster_and_gateway(Quirk::None, "idle_timeout_ms = 500").await;
+    let started = Instant::now();
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    client.expect_closed().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
+    gw.assert_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reader_is_closed_and_others_are_served() {
+    let (_cluster, mut gw) =
+        cluster_and_gateway(Quirk::BigFetch(32 << 20), "idle_timeout_ms = 1000").await;
+    let mut slow = Client::connect_small_window(gw.addr.parse().unwrap())
+        .await
+        .unwrap();
+    slow.send(ApiKey::Fetch, 12, &FetchRequest::default()).await;
+    // Never read: the gateway fills the socket buffers, then gives up on this client.
+    gw.assert_serving().await;
+    gw.expect_log("client read nothing for 1s").await;
+    let mut drained = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match tokio::time::timeout(TIMEOUT, slow.stream.read(&mut chunk))
+            .await
+            .unwrap()
+        {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    assert!(
+        drained < 32 << 20,
+        "the slow client got the whole response anyway"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_holds_and_admitted_clients_keep_working() {
+    let limit = 200;
+    let (_cluster, gw) =
+        cluster_and_gateway(Quirk::None, &format!("max_connections = {limit}")).await;
+    let mut admitted = Vec::new();
+    for _ in 0..limit {
+        let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+        let (_, _): (_, ApiVersionsResponse) = client
+            .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+            .await
+            .unwrap();
+        admitted.push(client);
+    }
+    // Past the limit, a thousand more are closed at once rather than left hanging.
+    let started = Instant::now();
+    for _ in 0..1000 {
+        let mut extra = Client::connect(gw.addr.as_str()).await.unwrap();
+        extra.expect_closed().await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refusals took {:?}",
+        started.elapsed()
+    );
+    gw.expect_log("connection limit reached").await;
+    for client in admitted.iter_mut().step_by(50) {
+        let (_, r): (_, MetadataResponse) = client
+            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(r.brokers.len(), 1);
+    }
+    drop(admitted);
+    // Freed permits are reusable.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+        if let Ok((_, r)) = client
+            .call::<_, MetadataResponse>(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await
+        {
+            assert_eq!(r.brokers.len(), 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "permits never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_that_never_answers() {
+    let (_cluster, mut gw) = cluster_and_gateway(Quirk::Silent, "idle_timeout_ms = 700").await;
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+    gw.expect_log("broker sent nothing for 700ms").await;
+    assert!(gw.child.try_wait().unwrap().is_none());
+    // Other clients still get their connection closed promptly, not hung.
+    let mut other = Client::connect(gw.addr.as_str()).await.unwrap();
+    other
+        .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    other.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_reset_in_the_middle_of_a_response() {
+    let (_cluster, gw) = cluster_and_gateway(Quirk::ResetMidResponse, "").await;
+    for _ in 0..2 {
+        let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+        client
+            .send(ApiKey::Fetch, 12, &FetchRequest::default())
+            .await;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(TIMEOUT, client.stream.read_to_end(&mut got))
+            .await
+            .unwrap();
+        // What streamed through before the reset is cut short, then the connection closes:
+        // the client never holds a whole frame it could mistake for the broker's answer.
+        assert!(
+            got.len() < 4
+                || got.len() < 4 + i32::from_be_bytes(got[..4].try_into().unwrap()) as usize
+        );
+    }
+    gw.expect_log("side=broker").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_down_at_startup_then_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = free_port_base(&[1]);
+    let mut gw = Binary::start(
+        &format!("127.0.0.1:{port}"),
+        base,
+        "",
+        "metadata_refresh_ms = 200",
+    )
+    .await;
+    gw.expect_log("cannot read cluster metadata").await;
+    let started = Instant::now();
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    gw.expect_log("no bootstrap server reachable").await;
+
+    // The cluster comes up on the configured address: clients are served, broker ports open.
+    let advertised = Advertised::default();
+    let broker = FakeBroker::start_on(port, 1, "late", advertised.clone(), Quirk::None).await;
+    advertised
+        .lock()
+        .unwrap()
+        .push((1, "127.0.0.1".into(), broker.addr.port()));
+    gw.expect_log("serving broker broker.id=1").await;
+    gw.assert_serving().await;
+    let (_, direct) = metadata(("127.0.0.1", base + 1), 12).await;
+    assert_eq!(direct.cluster_id.as_deref(), Some("late"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_of_unreported_nodes_are_closed() {
+    let (_cluster, gw) = cluster_and_gateway(Quirk::None, "").await;
+    gw.expect_log("serving broker broker.id=1").await;
+    let base = gw
+        .log()
+        .split("advertised=kafka.gateway.test:")
+        .nth(1)
+        .unwrap()[..5]
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse::<u16>()
+        .unwrap()
+        - 1;
+    for node in [0u16, 2, 3, 100] {
+        assert!(
+            tokio::net::TcpStream::connect(("127.0.0.1", base + node))
+                .await
+                .is_err(),
+            "port of unreported node {node} accepted a connection"
+        );
+    }
+}
