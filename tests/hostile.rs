@@ -3,126 +3,52 @@
 
 mod support;
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::*;
+use support::process::{free_port, GatewayProcess};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The gateway binary with its log captured to a file; killed on drop.
-struct Binary {
-    child: Child,
-    log: PathBuf,
-    addr: String,
+/// The gateway binary in front of `bootstrap`, with extra `[gateway]` and `[upstream]` keys.
+fn binary(
+    bootstrap: &str,
+    port_base: u16,
+    gateway_extra: &str,
+    upstream_extra: &str,
+) -> GatewayProcess {
+    let port = free_port();
+    GatewayProcess::with_config(
+        port,
+        &format!(
+            "[gateway]\nlisten = \"127.0.0.1:{port}\"\nadvertised_host = \"kafka.gateway.test\"\n{gateway_extra}\n\
+             [upstream]\nbootstrap_servers = [\"{bootstrap}\"]\n{upstream_extra}\n\
+             [brokers]\nport_base = {port_base}\n"
+        ),
+    )
 }
 
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
+/// The gateway still answers a fresh client, and is still running.
+async fn assert_serving(gw: &mut GatewayProcess) {
+    assert!(gw.is_running(), "gateway exited:\n{}", gw.log());
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    let (_, response): (_, MetadataResponse) = match client
+        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => panic!("gateway stopped serving ({e}):\n{}", gw.log()),
+    };
+    assert!(response
+        .brokers
+        .iter()
+        .all(|b| b.host.as_str() == "kafka.gateway.test"));
 }
 
-impl Binary {
-    /// Starts the binary with `[gateway]` extras appended to a generated config.
-    async fn start(
-        bootstrap: &str,
-        port_base: u16,
-        gateway_extra: &str,
-        upstream_extra: &str,
-    ) -> Binary {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir();
-        let tag = format!("kafka-edge-hostile-{}-{port}", std::process::id());
-        let config = dir.join(format!("{tag}.toml"));
-        let log = dir.join(format!("{tag}.log"));
-        std::fs::write(
-            &config,
-            format!(
-                "[gateway]\nlisten = \"127.0.0.1:{port}\"\nadvertised_host = \"kafka.gateway.test\"\n{gateway_extra}\n\
-                 [upstream]\nbootstrap_servers = [\"{bootstrap}\"]\n{upstream_extra}\n\
-                 [brokers]\nport_base = {port_base}\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kafka-edge"))
-            .arg("--config")
-            .arg(&config)
-            .env(
-                "RUST_LOG",
-                std::env::var("KAFKA_EDGE_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .env("NO_COLOR", "1")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + TIMEOUT;
-        while tokio::net::TcpStream::connect(&addr).await.is_err() {
-            assert!(Instant::now() < deadline, "gateway did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = std::fs::remove_file(&config);
-        Binary { child, log, addr }
-    }
-
-    fn log(&self) -> String {
-        let mut text = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    }
-
-    /// Waits until the log contains `needle`.
-    async fn expect_log(&self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "log never said {needle:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The gateway still answers a fresh client, and is still running.
-    async fn assert_serving(&mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "gateway exited:\n{}",
-            self.log()
-        );
-        let mut client = Client::connect(self.addr.as_str()).await.unwrap();
-        let (_, response): (_, MetadataResponse) = match client
-            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
-            .await
-        {
-            Ok(answer) => answer,
-            Err(e) => panic!("gateway stopped serving ({e}):\n{}", self.log()),
-        };
-        assert!(response
-            .brokers
-            .iter()
-            .all(|b| b.host.as_str() == "kafka.gateway.test"));
-    }
-}
-
-async fn cluster_and_gateway(quirk: Quirk, gateway_extra: &str) -> (FakeCluster, Binary) {
+async fn cluster_and_gateway(quirk: Quirk, gateway_extra: &str) -> (FakeCluster, GatewayProcess) {
     let cluster = FakeCluster::start(&[1], quirk).await;
     let base = free_port_base(&[1]);
-    let gw = Binary::start(&cluster.bootstrap(), base, gateway_extra, "").await;
+    let gw = binary(&cluster.bootstrap(), base, gateway_extra, "");
     (cluster, gw)
 }
 
@@ -148,11 +74,10 @@ async fn bad_frame_sizes_truncation_and_garbage() {
         }
         client.expect_closed().await;
     }
-    gw.expect_log("frame size -1 is negative").await;
-    gw.expect_log("frame of 0 bytes is too short").await;
-    gw.expect_log("frame size 1048577 exceeds the limit of 1048576 bytes")
-        .await;
-    gw.assert_serving().await;
+    gw.expect_log("frame size -1 is negative");
+    gw.expect_log("frame of 0 bytes is too short");
+    gw.expect_log("frame size 1048577 exceeds the limit of 1048576 bytes");
+    assert_serving(&mut gw).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,15 +86,14 @@ async fn versions_not_offered_are_refused_and_unknown_apis_pass_through() {
     let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
     client.send_bare(ApiKey::Metadata as i16, 14).await;
     client.expect_closed().await;
-    gw.expect_log("api key 3 v14, which the gateway does not offer")
-        .await;
+    gw.expect_log("api key 3 v14, which the gateway does not offer");
 
     // A vendor API key the gateway has never heard of goes through, both ways.
     let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
     let correlation_id = client.send_bare(31000, 2).await;
     let frame = client.read_frame().await.unwrap();
     assert_eq!(&frame[4..8], &correlation_id.to_be_bytes());
-    gw.assert_serving().await;
+    assert_serving(&mut gw).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +107,7 @@ async fn idle_client_is_closed() {
         "closed too early: {:?}",
         started.elapsed()
     );
-    gw.assert_serving().await;
+    assert_serving(&mut gw).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,8 +119,8 @@ async fn slow_reader_is_closed_and_others_are_served() {
         .unwrap();
     slow.send(ApiKey::Fetch, 12, &FetchRequest::default()).await;
     // Never read: the gateway fills the socket buffers, then gives up on this client.
-    gw.assert_serving().await;
-    gw.expect_log("client read nothing for 1s").await;
+    assert_serving(&mut gw).await;
+    gw.expect_log("client read nothing for 1s");
     let mut drained = 0usize;
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -239,7 +163,7 @@ async fn connection_limit_holds_and_admitted_clients_keep_working() {
         "refusals took {:?}",
         started.elapsed()
     );
-    gw.expect_log("connection limit reached").await;
+    gw.expect_log("connection limit reached");
     for client in admitted.iter_mut().step_by(50) {
         let (_, r): (_, MetadataResponse) = client
             .call(ApiKey::Metadata, 12, &MetadataRequest::default())
@@ -272,8 +196,8 @@ async fn broker_that_never_answers() {
         .send(ApiKey::Metadata, 12, &MetadataRequest::default())
         .await;
     client.expect_closed().await;
-    gw.expect_log("broker sent nothing for 700ms").await;
-    assert!(gw.child.try_wait().unwrap().is_none());
+    gw.expect_log("broker sent nothing for 700ms");
+    assert!(gw.is_running());
     // Other clients still get their connection closed promptly, not hung.
     let mut other = Client::connect(gw.addr.as_str()).await.unwrap();
     other
@@ -301,25 +225,20 @@ async fn broker_reset_in_the_middle_of_a_response() {
                 || got.len() < 4 + i32::from_be_bytes(got[..4].try_into().unwrap()) as usize
         );
     }
-    gw.expect_log("side=broker").await;
+    gw.expect_log("side=broker");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_down_at_startup_then_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = free_port_base(&[1]);
-    let mut gw = Binary::start(
+    let mut gw = binary(
         &format!("127.0.0.1:{port}"),
         base,
         "",
         "metadata_refresh_ms = 200",
-    )
-    .await;
-    gw.expect_log("cannot read cluster metadata").await;
+    );
+    gw.expect_log("cannot read cluster metadata");
     let started = Instant::now();
     let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
     client
@@ -327,7 +246,7 @@ async fn cluster_down_at_startup_then_up() {
         .await;
     client.expect_closed().await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    gw.expect_log("no bootstrap server reachable").await;
+    gw.expect_log("no bootstrap server reachable");
 
     // The cluster comes up on the configured address: clients are served, broker ports open.
     let advertised = Advertised::default();
@@ -336,8 +255,8 @@ async fn cluster_down_at_startup_then_up() {
         .lock()
         .unwrap()
         .push((1, "127.0.0.1".into(), broker.addr.port()));
-    gw.expect_log("serving broker broker.id=1").await;
-    gw.assert_serving().await;
+    gw.expect_log("serving broker broker.id=1");
+    assert_serving(&mut gw).await;
     let (_, direct) = metadata(("127.0.0.1", base + 1), 12).await;
     assert_eq!(direct.cluster_id.as_deref(), Some("late"));
 }
@@ -345,7 +264,7 @@ async fn cluster_down_at_startup_then_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ports_of_unreported_nodes_are_closed() {
     let (_cluster, gw) = cluster_and_gateway(Quirk::None, "").await;
-    gw.expect_log("serving broker broker.id=1").await;
+    gw.expect_log("serving broker broker.id=1");
     let base = gw
         .log()
         .split("advertised=kafka.gateway.test:")
