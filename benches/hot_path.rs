@@ -101,7 +101,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("rewrite/metadata_v12_100_brokers_1000_partitions", |b| {
         b.iter(|| {
             rewrite::response(Rewrite::Metadata, 12, black_box(frame.clone()), &Plan)
-                .map(|r| r.frame.len())
+                .map(|r| r.len())
         })
     });
 }

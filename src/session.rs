@@ -394,15 +394,7 @@ async fn responses(
                     }
                     let original = buf.split_to(len).freeze();
                     let rewritten = rewrite::response(kind, version, original, gw)?;
-                    if rewritten.trailing > 0 {
-                        tracing::debug!(
-                            api_key = kind.api_key() as i16,
-                            api_version = version,
-                            bytes = rewritten.trailing,
-                            "dropped unparsed trailing bytes of a rewritten response"
-                        );
-                    }
-                    write_within(idle, Side::Client, &mut wr, &rewritten.frame).await?;
+                    write_within(idle, Side::Client, &mut wr, &rewritten).await?;
                     owed.settle();
                     current = None;
                 }

@@ -328,12 +328,23 @@ async fn large_responses_stream_through_unchanged() {
 }
 
 #[tokio::test]
-async fn trailing_bytes_of_a_rewritten_response_are_dropped_not_forwarded() {
+async fn bytes_past_the_last_address_are_copied_as_they_came() {
+    use bytes::Buf;
+    use kafka_protocol::protocol::Decodable;
+    // librdkafka's mock appends a byte to Metadata v13; the rewrite edits only addresses.
     let cluster = FakeCluster::start(&[1], Quirk::TrailingByte).await;
     let base = free_port_base(&[1]);
     let gw = gateway(&cluster, base).await;
-    let (raw, response) = metadata(gw.addr, 12).await; // `metadata` checks exact decoding
-    assert_rewritten(&raw, &response, &[(1, base + 1)]);
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    let frame = client.read_frame().await.unwrap();
+    let mut body = frame.slice(4..);
+    ResponseHeader::decode(&mut body, 1).unwrap();
+    let response = MetadataResponse::decode(&mut body, 12).unwrap();
+    assert_eq!(body.chunk(), &[0u8], "the extra byte, unchanged");
+    assert_rewritten(&frame, &response, &[(1, base + 1)]);
 }
 
 #[tokio::test]

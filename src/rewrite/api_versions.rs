@@ -17,8 +17,9 @@ use kafka_protocol::messages::{
     FindCoordinatorResponse, MetadataResponse, ResponseHeader, ShareAcknowledgeResponse,
     ShareFetchResponse,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, Message};
+use kafka_protocol::protocol::{Encodable, Message};
 
+use super::wire::{put_uvarint, Walk, WireError};
 use crate::frame::SIZE_PREFIX;
 
 /// Kafka's UNSUPPORTED_VERSION error code.
@@ -88,19 +89,62 @@ pub fn limit(api_key: i16) -> Limit {
     }
 }
 
-/// Narrows every advertised range to the gateway's limits, dropping APIs left empty.
-pub fn cap(response: &mut ApiVersionsResponse) {
-    response
-        .api_keys
-        .retain_mut(|entry| match limit(entry.api_key) {
-            Limit::Any => true,
-            Limit::Hidden => false,
-            Limit::Range { min, max } => {
-                entry.min_version = entry.min_version.max(min);
-                entry.max_version = entry.max_version.min(max);
-                entry.min_version <= entry.max_version
-            }
-        });
+/// The range of one API the gateway offers, given the broker's: `None` drops the API.
+pub fn capped(api_key: i16, min: i16, max: i16) -> Option<(i16, i16)> {
+    match limit(api_key) {
+        Limit::Any => Some((min, max)),
+        Limit::Hidden => None,
+        Limit::Range {
+            min: ours_min,
+            max: ours_max,
+        } => {
+            let (min, max) = (min.max(ours_min), max.min(ours_max));
+            (min <= max).then_some((min, max))
+        }
+    }
+}
+
+/// Rewrites a broker's ApiVersions response (header v0 at every version) to the gateway's
+/// limits. Each entry keeps its own tagged fields, and everything after the list (throttle
+/// time, features) is copied as it is.
+pub fn rewrite(frame: &Bytes, version: i16) -> Result<Bytes, WireError> {
+    let flexible = version >= 3;
+    let mut walk = Walk::new(frame, 0, flexible)?;
+    if walk.i16()? == UNSUPPORTED_VERSION {
+        let (correlation_id, max) = refused(frame, version);
+        return Ok(unsupported_version(correlation_id, max));
+    }
+    let start = walk.position();
+    let count = walk.array()?;
+    let mut list = BytesMut::new();
+    let mut kept = 0u32;
+    let mut changed = false;
+    for _ in 0..count {
+        let (key, min, max) = (walk.i16()?, walk.i16()?, walk.i16()?);
+        let tags_from = walk.position();
+        walk.flexible_tags()?;
+        let Some((new_min, new_max)) = capped(key, min, max) else {
+            changed = true;
+            continue;
+        };
+        changed |= (new_min, new_max) != (min, max);
+        kept += 1;
+        list.put_i16(key);
+        list.put_i16(new_min);
+        list.put_i16(new_max);
+        list.put_slice(&frame[tags_from..walk.position()]);
+    }
+    if changed {
+        let mut with = BytesMut::with_capacity(list.len() + 5);
+        if flexible {
+            put_uvarint(&mut with, kept + 1);
+        } else {
+            with.put_i32(kept as i32);
+        }
+        with.put_slice(&list);
+        walk.edit(start, walk.position(), with.freeze());
+    }
+    Ok(walk.finish())
 }
 
 /// A broker's UNSUPPORTED_VERSION answer to ApiVersions, read as far as it can be: the
@@ -111,26 +155,28 @@ pub fn cap(response: &mut ApiVersionsResponse) {
 /// decoder reads. Either way the gateway answers in the v0 layout itself, offering the
 /// broker's range when it could be read and one version lower than requested otherwise, so
 /// the client steps down until the versions meet. Nothing of the broker's bytes is forwarded.
-pub fn refused(body: &Bytes, requested: i16) -> Option<(i32, i16)> {
-    let correlation_id = i32::from_be_bytes(body.get(..4)?.try_into().ok()?);
-    let error_code = i16::from_be_bytes(body.get(4..6)?.try_into().ok()?);
-    if error_code != UNSUPPORTED_VERSION {
-        return None;
-    }
+fn refused(frame: &Bytes, requested: i16) -> (i32, i16) {
     let ours = ApiVersionsResponse::VERSIONS.max;
-    let fallback = (requested - 1).clamp(0, ours);
-    let mut v0 = body.slice(4..);
-    let max = ApiVersionsResponse::decode(&mut v0, 0)
-        .ok()
-        .filter(|_| v0.is_empty())
-        .and_then(|r| {
-            r.api_keys
-                .iter()
-                .find(|e| e.api_key == ApiKey::ApiVersions as i16)
-                .map(|e| e.max_version.clamp(0, ours))
-        })
-        .unwrap_or(fallback);
-    Some((correlation_id, max))
+    let correlation_id = frame
+        .get(4..8)
+        .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let v0_range = || -> Result<Option<i16>, WireError> {
+        let mut walk = Walk::new(frame, 0, false)?;
+        walk.i16()?;
+        let mut max = None;
+        for _ in 0..walk.array()? {
+            let (key, _min, entry_max) = (walk.i16()?, walk.i16()?, walk.i16()?);
+            if key == ApiKey::ApiVersions as i16 {
+                max = Some(entry_max);
+            }
+        }
+        Ok(max.filter(|_| walk.position() == frame.len()))
+    };
+    let max = match v0_range() {
+        Ok(Some(max)) => max.clamp(0, ours),
+        _ => (requested - 1).clamp(0, ours),
+    };
+    (correlation_id, max)
 }
 
 /// UNSUPPORTED_VERSION in the v0 layout, offering ApiVersions v0 to `max_version`: what a
@@ -160,6 +206,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::{response, Rewrite};
     use super::*;
+    use kafka_protocol::protocol::Decodable;
 
     fn entry(api: ApiKey, min: i16, max: i16) -> ApiVersion {
         ApiVersion::default()
@@ -261,7 +308,7 @@ mod tests {
             &Book::default(),
         )
         .unwrap();
-        assert_refusal(&out.frame, 8, 2);
+        assert_refusal(&out, 8, 2);
     }
 
     #[test]
@@ -277,7 +324,7 @@ mod tests {
             &Book::default(),
         )
         .unwrap();
-        assert_refusal(&out.frame, 9, 3);
+        assert_refusal(&out, 9, 3);
     }
 
     #[test]

@@ -2,27 +2,34 @@
 //! controllers instead of brokers (`EndpointType` 2); those are told their planned gateway
 //! address but are not routed to, because a controller can share its node id with a broker.
 
-use kafka_protocol::messages::DescribeClusterResponse;
-
-use super::{learn_into, AddressBook};
-use crate::route::RouteError;
+use super::wire::Walk;
+use super::{learn_node, plan_node, AddressBook, Failure};
 
 const ENDPOINT_TYPE_CONTROLLER: i8 = 2;
 
 pub(super) fn rewrite(
-    response: &mut DescribeClusterResponse,
+    walk: &mut Walk<'_>,
+    version: i16,
     book: &dyn AddressBook,
-    _version: i16,
-) -> Result<(), RouteError> {
-    let controllers = response.endpoint_type == ENDPOINT_TYPE_CONTROLLER;
-    for broker in &mut response.brokers {
+) -> Result<(), Failure> {
+    walk.i32()?; // throttle time
+    walk.i16()?; // error code
+    walk.string()?; // error message
+    let controllers = version >= 1 && walk.i8()? == ENDPOINT_TYPE_CONTROLLER;
+    walk.string()?; // cluster id
+    walk.i32()?; // controller id
+    for _ in 0..walk.array()? {
+        let node_id = walk.i32()?;
         if controllers {
-            let planned = book.planned(broker.broker_id.0)?;
-            broker.host = planned.host;
-            broker.port = i32::from(planned.port);
+            plan_node(walk, book, node_id, Walk::port_i32)?;
         } else {
-            learn_into(book, broker.broker_id.0, &mut broker.host, &mut broker.port)?;
+            learn_node(walk, book, node_id)?;
         }
+        walk.string()?; // rack
+        if version >= 2 {
+            walk.i8()?; // is fenced
+        }
+        walk.tags()?;
     }
     Ok(())
 }
@@ -33,6 +40,7 @@ mod tests {
     use super::super::Rewrite;
     use kafka_protocol::messages::describe_cluster_response::*;
     use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::messages::DescribeClusterResponse;
     use kafka_protocol::protocol::Message;
 
     fn response(endpoint_type: i8) -> DescribeClusterResponse {

@@ -1,21 +1,54 @@
 //! DescribeQuorum (key 55): from v2 it lists the KRaft controllers' listeners. Controllers are
 //! told their planned gateway address and never routed to (see `AddressBook::planned`).
 
-use kafka_protocol::messages::DescribeQuorumResponse;
+use super::wire::Walk;
+use super::{plan_node, AddressBook, Failure};
 
-use super::AddressBook;
-use crate::route::RouteError;
-
+/// The node list, with listener addresses, exists from v2 and comes after every topic.
 pub(super) fn rewrite(
-    response: &mut DescribeQuorumResponse,
+    walk: &mut Walk<'_>,
+    version: i16,
     book: &dyn AddressBook,
-    _version: i16,
-) -> Result<(), RouteError> {
-    for node in &mut response.nodes {
-        for listener in &mut node.listeners {
-            let planned = book.planned(node.node_id.0)?;
-            listener.host = planned.host;
-            listener.port = planned.port;
+) -> Result<(), Failure> {
+    walk.i16()?; // error code
+    if version >= 2 {
+        walk.string()?; // error message
+    }
+    for _ in 0..walk.array()? {
+        walk.string()?; // topic name
+        for _ in 0..walk.array()? {
+            walk.i32()?; // partition index
+            walk.i16()?; // error code
+            if version >= 2 {
+                walk.string()?; // error message
+            }
+            walk.skip(4 + 4 + 8)?; // leader id, leader epoch, high watermark
+            for _voters_then_observers in 0..2 {
+                for _ in 0..walk.array()? {
+                    walk.i32()?; // replica id
+                    if version >= 2 {
+                        walk.skip(16)?; // replica directory id
+                    }
+                    walk.skip(8)?; // log end offset
+                    if version >= 1 {
+                        walk.skip(16)?; // last fetch and last caught-up timestamps
+                    }
+                    walk.tags()?;
+                }
+            }
+            walk.tags()?;
+        }
+        walk.tags()?;
+    }
+    if version >= 2 {
+        for _ in 0..walk.array()? {
+            let node_id = walk.i32()?;
+            for _ in 0..walk.array()? {
+                walk.string()?; // listener name
+                plan_node(walk, book, node_id, Walk::port_u16)?;
+                walk.tags()?;
+            }
+            walk.tags()?;
         }
     }
     Ok(())
@@ -27,6 +60,7 @@ mod tests {
     use super::super::Rewrite;
     use kafka_protocol::messages::describe_quorum_response::*;
     use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::messages::DescribeQuorumResponse;
     use kafka_protocol::protocol::Message;
 
     #[test]

@@ -1,10 +1,8 @@
 //! FindCoordinator (key 10): where a group's or transaction's coordinator lives. Up to v3 the
 //! answer is one top-level node; from v4 it is a list, one entry per requested key.
 
-use kafka_protocol::messages::FindCoordinatorResponse;
-
-use super::{learn_into, AddressBook};
-use crate::route::RouteError;
+use super::wire::Walk;
+use super::{learn_node, AddressBook, Failure};
 
 /// The first version that answers with a list of coordinators instead of one node.
 const BATCHED: i16 = 4;
@@ -15,35 +13,40 @@ fn names_a_node(node_id: i32) -> bool {
 }
 
 pub(super) fn rewrite(
-    response: &mut FindCoordinatorResponse,
-    book: &dyn AddressBook,
+    walk: &mut Walk<'_>,
     version: i16,
-) -> Result<(), RouteError> {
-    // The fields of the other form are absent on the wire and decode as defaults (node 0):
-    // touching them would invent a node.
-    if version < BATCHED && names_a_node(response.node_id.0) {
-        learn_into(
-            book,
-            response.node_id.0,
-            &mut response.host,
-            &mut response.port,
-        )?;
+    book: &dyn AddressBook,
+) -> Result<(), Failure> {
+    if version >= 1 {
+        walk.i32()?; // throttle time
     }
-    for coordinator in response
-        .coordinators
-        .iter_mut()
-        .filter(|_| version >= BATCHED)
-    {
-        if names_a_node(coordinator.node_id.0) {
-            learn_into(
-                book,
-                coordinator.node_id.0,
-                &mut coordinator.host,
-                &mut coordinator.port,
-            )?;
+    if version < BATCHED {
+        walk.i16()?; // error code
+        if version >= 1 {
+            walk.string()?; // error message
+        }
+        node(walk, book)?;
+    } else {
+        for _ in 0..walk.array()? {
+            walk.string()?; // key
+            node(walk, book)?;
+            walk.i16()?; // error code
+            walk.string()?; // error message
+            walk.flexible_tags()?;
         }
     }
     Ok(())
+}
+
+fn node(walk: &mut Walk<'_>, book: &dyn AddressBook) -> Result<(), Failure> {
+    let node_id = walk.i32()?;
+    if names_a_node(node_id) {
+        learn_node(walk, book, node_id)
+    } else {
+        walk.string()?;
+        walk.i32()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +55,7 @@ mod tests {
     use super::super::Rewrite;
     use kafka_protocol::messages::find_coordinator_response::*;
     use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::messages::FindCoordinatorResponse;
     use kafka_protocol::protocol::Message;
 
     #[test]

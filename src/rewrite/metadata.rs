@@ -1,22 +1,27 @@
 //! Metadata (key 3): the broker list every client bootstraps from.
 
-use kafka_protocol::messages::MetadataResponse;
+use super::wire::Walk;
+use super::{learn_node, AddressBook, Failure};
 
-use super::{learn_all, AddressBook};
-use crate::route::RouteError;
-
+/// Rewrites the broker list, which comes first. What follows (cluster id, controller id,
+/// topics) names no address and is copied as it is.
 pub(super) fn rewrite(
-    response: &mut MetadataResponse,
+    walk: &mut Walk<'_>,
+    version: i16,
     book: &dyn AddressBook,
-    _version: i16,
-) -> Result<(), RouteError> {
-    learn_all(
-        book,
-        response
-            .brokers
-            .iter_mut()
-            .map(|b| (b.node_id.0, &mut b.host, &mut b.port)),
-    )
+) -> Result<(), Failure> {
+    if version >= 3 {
+        walk.i32()?; // throttle time
+    }
+    for _ in 0..walk.array()? {
+        let node_id = walk.i32()?;
+        learn_node(walk, book, node_id)?;
+        if version >= 1 {
+            walk.string()?; // rack
+        }
+        walk.flexible_tags()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -24,6 +29,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::Rewrite;
     use kafka_protocol::messages::metadata_response::*;
+    use kafka_protocol::messages::MetadataResponse;
     use kafka_protocol::messages::{BrokerId, TopicName};
     use kafka_protocol::protocol::Message;
 

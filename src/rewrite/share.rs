@@ -1,37 +1,72 @@
 //! ShareFetch (key 78) and ShareAcknowledge (key 79), KIP-932: both name the new leaders of
 //! partitions that moved, in `NodeEndpoints`.
 
-use kafka_protocol::messages::{ShareAcknowledgeResponse, ShareFetchResponse};
+use super::wire::Walk;
+use super::{learn_node, AddressBook, Failure};
 
-use super::{learn_all, AddressBook};
-use crate::route::RouteError;
-
-pub(super) fn rewrite_fetch(
-    response: &mut ShareFetchResponse,
-    book: &dyn AddressBook,
-    _version: i16,
-) -> Result<(), RouteError> {
-    learn_all(
-        book,
-        response
-            .node_endpoints
-            .iter_mut()
-            .map(|n| (n.node_id.0, &mut n.host, &mut n.port)),
-    )
+/// ShareFetch v1: the node endpoints come last, after every partition's records.
+pub(super) fn rewrite_fetch(walk: &mut Walk<'_>, book: &dyn AddressBook) -> Result<(), Failure> {
+    walk.i32()?; // throttle time
+    walk.i16()?; // error code
+    walk.string()?; // error message
+    walk.i32()?; // acquisition lock timeout
+    for _ in 0..walk.array()? {
+        walk.skip(16)?; // topic id
+        for _ in 0..walk.array()? {
+            walk.i32()?; // partition index
+            walk.i16()?; // error code
+            walk.string()?; // error message
+            walk.i16()?; // acknowledge error code
+            walk.string()?; // acknowledge error message
+            current_leader(walk)?;
+            walk.skip_bytes()?; // records
+            for _ in 0..walk.array()? {
+                walk.skip(8 + 8 + 2)?; // first offset, last offset, delivery count
+                walk.tags()?;
+            }
+            walk.tags()?;
+        }
+        walk.tags()?;
+    }
+    node_endpoints(walk, book)
 }
 
+/// ShareAcknowledge v1: the node endpoints come after every partition's result.
 pub(super) fn rewrite_acknowledge(
-    response: &mut ShareAcknowledgeResponse,
+    walk: &mut Walk<'_>,
     book: &dyn AddressBook,
-    _version: i16,
-) -> Result<(), RouteError> {
-    learn_all(
-        book,
-        response
-            .node_endpoints
-            .iter_mut()
-            .map(|n| (n.node_id.0, &mut n.host, &mut n.port)),
-    )
+) -> Result<(), Failure> {
+    walk.i32()?; // throttle time
+    walk.i16()?; // error code
+    walk.string()?; // error message
+    for _ in 0..walk.array()? {
+        walk.skip(16)?; // topic id
+        for _ in 0..walk.array()? {
+            walk.i32()?; // partition index
+            walk.i16()?; // error code
+            walk.string()?; // error message
+            current_leader(walk)?;
+            walk.tags()?;
+        }
+        walk.tags()?;
+    }
+    node_endpoints(walk, book)
+}
+
+fn current_leader(walk: &mut Walk<'_>) -> Result<(), Failure> {
+    walk.skip(4 + 4)?; // leader id, leader epoch
+    walk.tags()?;
+    Ok(())
+}
+
+fn node_endpoints(walk: &mut Walk<'_>, book: &dyn AddressBook) -> Result<(), Failure> {
+    for _ in 0..walk.array()? {
+        let node_id = walk.i32()?;
+        learn_node(walk, book, node_id)?;
+        walk.string()?; // rack
+        walk.tags()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,381 @@
+//! Kafka's primitive types read in place from a response frame, and the edits that replace
+//! some of them.
+//!
+//! A rewrite walks a response only as far as its last field that names a broker, records an
+//! edit for each address, and copies every other byte through as it was. Nothing is
+//! allocated from a length the peer sent before checking that the bytes are there: an array
+//! of a billion elements in a ten-byte frame is an error, not an allocation.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::frame::SIZE_PREFIX;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("frame ends inside a field at byte {at}")]
+    Short { at: usize },
+    #[error("{what} of {len} at byte {at} does not fit the {left} bytes left")]
+    TooLong {
+        what: &'static str,
+        len: usize,
+        at: usize,
+        left: usize,
+    },
+    #[error("negative {what} length {len} at byte {at}")]
+    Negative {
+        what: &'static str,
+        len: i64,
+        at: usize,
+    },
+    #[error("varint at byte {at} runs longer than 5 bytes")]
+    Varint { at: usize },
+    #[error("host at byte {at} is null or not UTF-8")]
+    BadHost { at: usize },
+}
+
+/// A field read from the frame, and where it lies, so it can be replaced once its value
+/// has been acted on.
+#[derive(Debug)]
+pub struct Field<T> {
+    start: usize,
+    end: usize,
+    pub value: T,
+}
+
+/// A replacement for the bytes `start..end` of the frame.
+#[derive(Debug)]
+struct Edit {
+    start: usize,
+    end: usize,
+    with: Bytes,
+}
+
+/// A cursor over one whole response frame (size prefix included) that collects edits.
+#[derive(Debug)]
+pub struct Walk<'a> {
+    frame: &'a Bytes,
+    pos: usize,
+    /// Whether the message uses the compact encodings of flexible versions.
+    flexible: bool,
+    edits: Vec<Edit>,
+}
+
+impl<'a> Walk<'a> {
+    /// Starts after the response header: the correlation id, plus tagged fields in header v1.
+    pub fn new(
+        frame: &'a Bytes,
+        header_version: i16,
+        flexible: bool,
+    ) -> Result<Walk<'a>, WireError> {
+        let mut walk = Walk {
+            frame,
+            pos: SIZE_PREFIX,
+            flexible,
+            edits: Vec::new(),
+        };
+        walk.i32()?;
+        if header_version >= 1 {
+            walk.tags()?;
+        }
+        Ok(walk)
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn left(&self) -> usize {
+        self.frame.len().saturating_sub(self.pos)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let frame: &'a Bytes = self.frame;
+        let bytes = self
+            .pos
+            .checked_add(n)
+            .and_then(|end| frame.get(self.pos..end))
+            .ok_or(WireError::Short { at: self.pos })?;
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    pub fn skip(&mut self, n: usize) -> Result<(), WireError> {
+        self.take(n).map(|_| ())
+    }
+
+    pub fn i8(&mut self) -> Result<i8, WireError> {
+        Ok(i8::from_be_bytes([self.take(1)?[0]]))
+    }
+
+    pub fn i16(&mut self) -> Result<i16, WireError> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub fn i32(&mut self) -> Result<i32, WireError> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u16(&mut self) -> Result<u16, WireError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn uvarint(&mut self) -> Result<u32, WireError> {
+        let at = self.pos;
+        let mut value = 0u32;
+        for i in 0..5 {
+            let byte = self.take(1)?[0];
+            value |= u32::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(WireError::Varint { at })
+    }
+
+    /// A length prefix: compact (unsigned varint, 0 = null, else length + 1) in flexible
+    /// versions, `classic_width` bytes signed (-1 = null) otherwise. Checked against what is
+    /// left, where each unit takes at least one byte.
+    fn length(
+        &mut self,
+        what: &'static str,
+        classic_width: usize,
+    ) -> Result<Option<usize>, WireError> {
+        let at = self.pos;
+        let len: i64 = if self.flexible {
+            i64::from(self.uvarint()?) - 1
+        } else if classic_width == 2 {
+            i64::from(self.i16()?)
+        } else {
+            i64::from(self.i32()?)
+        };
+        if len == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).map_err(|_| WireError::Negative { what, len, at })?;
+        if len > self.left() {
+            return Err(WireError::TooLong {
+                what,
+                len,
+                at,
+                left: self.left(),
+            });
+        }
+        Ok(Some(len))
+    }
+
+    /// A (nullable) string, returned as its bytes.
+    pub fn string(&mut self) -> Result<Option<&'a [u8]>, WireError> {
+        match self.length("string", 2)? {
+            Some(len) => self.take(len).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A (nullable) byte array, such as a record batch, skipped.
+    pub fn skip_bytes(&mut self) -> Result<(), WireError> {
+        match self.length("byte array", 4)? {
+            Some(len) => self.skip(len),
+            None => Ok(()),
+        }
+    }
+
+    /// An array's element count (null reads as empty).
+    pub fn array(&mut self) -> Result<usize, WireError> {
+        Ok(self.length("array", 4)?.unwrap_or(0))
+    }
+
+    /// The tagged fields that end every structure of a flexible version, skipped.
+    pub fn tags(&mut self) -> Result<(), WireError> {
+        let count = self.uvarint()?;
+        for _ in 0..count {
+            self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            self.skip(size)?;
+        }
+        Ok(())
+    }
+
+    /// Tagged fields, only in flexible versions.
+    pub fn flexible_tags(&mut self) -> Result<(), WireError> {
+        if self.flexible {
+            self.tags()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A host string, with where it lies in the frame.
+    pub fn host(&mut self) -> Result<Field<&'a str>, WireError> {
+        let start = self.pos;
+        let value = self
+            .string()?
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or(WireError::BadHost { at: start })?;
+        Ok(Field {
+            start,
+            end: self.pos,
+            value,
+        })
+    }
+
+    /// An i32 port, with where it lies in the frame.
+    pub fn port_i32(&mut self) -> Result<Field<i32>, WireError> {
+        let start = self.pos;
+        let value = self.i32()?;
+        Ok(Field {
+            start,
+            end: self.pos,
+            value,
+        })
+    }
+
+    /// A u16 port, with where it lies in the frame.
+    pub fn port_u16(&mut self) -> Result<Field<u16>, WireError> {
+        let start = self.pos;
+        let value = self.u16()?;
+        Ok(Field {
+            start,
+            end: self.pos,
+            value,
+        })
+    }
+
+    /// Replaces a host read earlier, in the string encoding of this message.
+    pub fn set_host<T>(&mut self, field: &Field<T>, host: &str) {
+        let mut with = BytesMut::with_capacity(host.len() + 5);
+        if self.flexible {
+            put_uvarint(&mut with, host.len() as u32 + 1);
+        } else {
+            with.put_i16(host.len() as i16);
+        }
+        with.put_slice(host.as_bytes());
+        self.edit(field.start, field.end, with.freeze());
+    }
+
+    /// Replaces a port read earlier, keeping its width.
+    pub fn set_port<T>(&mut self, field: &Field<T>, port: u16) {
+        let with = if field.end - field.start == 2 {
+            Bytes::copy_from_slice(&port.to_be_bytes())
+        } else {
+            Bytes::copy_from_slice(&i32::from(port).to_be_bytes())
+        };
+        self.edit(field.start, field.end, with);
+    }
+
+    /// Replaces the bytes `start..end` of the frame.
+    pub fn edit(&mut self, start: usize, end: usize, with: Bytes) {
+        self.edits.push(Edit { start, end, with });
+    }
+
+    /// The frame with every edit applied and its size prefix recomputed. Without edits, the
+    /// original frame itself.
+    pub fn finish(self) -> Bytes {
+        if self.edits.is_empty() {
+            return self.frame.clone();
+        }
+        let mut edits = self.edits;
+        edits.sort_by_key(|e| e.start);
+        let grown: usize = edits.iter().map(|e| e.with.len()).sum();
+        let mut out = BytesMut::with_capacity(self.frame.len() + grown);
+        out.put_i32(0);
+        let mut copied = SIZE_PREFIX;
+        for edit in &edits {
+            out.put_slice(&self.frame[copied..edit.start]);
+            out.put_slice(&edit.with);
+            copied = edit.end;
+        }
+        out.put_slice(&self.frame[copied..]);
+        let size = (out.len() - SIZE_PREFIX) as i32;
+        out[..SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+        out.freeze()
+    }
+}
+
+pub fn put_uvarint(out: &mut BytesMut, mut value: u32) {
+    while value >= 0x80 {
+        out.put_u8((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.put_u8(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: &[u8]) -> Bytes {
+        let mut f = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(&7i32.to_be_bytes());
+        f.extend_from_slice(body);
+        Bytes::from(f)
+    }
+
+    #[test]
+    fn huge_counts_are_errors_not_allocations() {
+        let f = frame(&[0x7f, 0xff, 0xff, 0xff, 1, 2]);
+        let mut walk = Walk::new(&f, 0, false).unwrap();
+        assert!(matches!(
+            walk.array(),
+            Err(WireError::TooLong {
+                len: 2147483647,
+                ..
+            })
+        ));
+        let f = frame(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        let mut walk = Walk::new(&f, 0, true).unwrap();
+        assert!(matches!(walk.array(), Err(WireError::TooLong { .. })));
+        let f = frame(&[0xff, 0xfe]);
+        let mut walk = Walk::new(&f, 0, false).unwrap();
+        assert!(matches!(
+            walk.string(),
+            Err(WireError::Negative { len: -2, .. })
+        ));
+        let f = frame(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        let mut walk = Walk::new(&f, 0, true).unwrap();
+        assert!(matches!(walk.array(), Err(WireError::Varint { .. })));
+    }
+
+    #[test]
+    fn edits_splice_and_resize() {
+        // classic string "ab", i32 port 9092, trailing byte 0xEE
+        let f = frame(&[0, 2, b'a', b'b', 0, 0, 0x23, 0x84, 0xee]);
+        let mut walk = Walk::new(&f, 0, false).unwrap();
+        let host = walk.host().unwrap();
+        let port = walk.port_i32().unwrap();
+        assert_eq!((host.value, port.value), ("ab", 9092));
+        walk.set_port(&port, 19001);
+        walk.set_host(&host, "gateway");
+        let out = walk.finish();
+        let mut want = 7i32.to_be_bytes().to_vec();
+        want.extend_from_slice(&[0, 7]);
+        want.extend_from_slice(b"gateway");
+        want.extend_from_slice(&19001i32.to_be_bytes());
+        want.push(0xee);
+        assert_eq!(&out[4..], &want[..]);
+        assert_eq!(
+            i32::from_be_bytes(out[..4].try_into().unwrap()) as usize,
+            want.len()
+        );
+    }
+
+    #[test]
+    fn no_edits_returns_the_same_bytes() {
+        let f = frame(&[1, 2, 3]);
+        let walk = Walk::new(&f, 0, false).unwrap();
+        assert_eq!(walk.finish().as_ptr(), f.as_ptr());
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for value in [0u32, 1, 127, 128, 300, 16_384, u32::MAX] {
+            let mut out = BytesMut::new();
+            put_uvarint(&mut out, value);
+            let f = frame(&out);
+            let mut walk = Walk::new(&f, 0, true).unwrap();
+            assert_eq!(walk.uvarint().unwrap(), value);
+        }
+    }
+}
