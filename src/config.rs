@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -29,6 +29,18 @@ pub struct Config {
     pub buffer_bytes: usize,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
+    /// Client-facing TLS, when configured.
+    pub tls: Option<TlsSettings>,
+}
+
+/// Where the client-facing certificate, its key and the client CA live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Clients must present a certificate signed by one of these (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    pub handshake_timeout: Duration,
 }
 
 /// The file as written. Every field is optional so that flags can fill what the file leaves out.
@@ -41,6 +53,17 @@ pub struct File {
     pub upstream: UpstreamSection,
     #[serde(default)]
     pub brokers: BrokersSection,
+    #[serde(default)]
+    pub tls: TlsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    pub handshake_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +147,26 @@ impl Config {
         let g = file.gateway;
         let u = file.upstream;
         let b = file.brokers;
+        let tls = match (file.tls.cert, file.tls.key) {
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                cert,
+                key,
+                client_ca: file.tls.client_ca,
+                handshake_timeout: Duration::from_millis(
+                    file.tls.handshake_timeout_ms.unwrap_or(10_000),
+                ),
+            }),
+            (None, None) => {
+                if file.tls.client_ca.is_some() {
+                    problems.push("tls.client_ca needs tls.cert and tls.key".into());
+                }
+                None
+            }
+            _ => {
+                problems.push("tls.cert and tls.key go together".into());
+                None
+            }
+        };
 
         let listen_text = flags
             .listen
@@ -254,6 +297,7 @@ impl Config {
             buffer_bytes,
             shutdown_grace: Duration::from_millis(g.shutdown_grace_ms.unwrap_or(10_000)),
             idle_timeout,
+            tls,
         })
     }
 

@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Ok(()) => tracing::info!("demo: try `kcat -b {bootstrap} -L`; Ctrl-C stops"),
         Err(e) => tracing::error!("demo check failed: {e:#}"),
     }
-    gateway.await.context("gateway task failed")?;
+    gateway.await.context("gateway task failed")??;
     drop(cluster);
     Ok(())
 }

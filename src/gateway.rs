@@ -13,9 +13,11 @@ use crate::config::Config;
 use crate::listener;
 use crate::rewrite::{AddressBook, Advertised};
 use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
+use crate::tls::{ClientTls, TlsError};
 
 pub struct Gateway {
     config: Config,
+    client_tls: Option<ClientTls>,
     advertised_host: StrBytes,
     table: Mutex<BrokerTable>,
     /// Client connections still allowed; each session holds one permit.
@@ -28,8 +30,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Gateway> {
-        Arc::new_cyclic(|me| Gateway {
+    /// Builds the shared state; fails only when the TLS files cannot be used.
+    pub fn new(config: Config, shutdown: CancellationToken) -> Result<Arc<Gateway>, TlsError> {
+        let client_tls = config.tls.as_ref().map(ClientTls::load).transpose()?;
+        Ok(Arc::new_cyclic(|me| Gateway {
+            client_tls,
             advertised_host: StrBytes::from_string(config.plan.advertised_host.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
@@ -38,7 +43,11 @@ impl Gateway {
             tasks: TaskTracker::new(),
             next_bootstrap: AtomicUsize::new(0),
             me: me.clone(),
-        })
+        }))
+    }
+
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        self.client_tls.as_ref()
     }
 
     pub fn config(&self) -> &Config {

@@ -12,6 +12,7 @@
 //! - [`rewrite`] replaces every broker address in the responses that carry one; everything
 //!   else streams through untouched.
 //! - [`upstream`] dials brokers, only ever those of the cluster.
+//! - [`tls`] terminates client TLS inside each session's task.
 //!
 //! Around it: [`config`] (schema and validation), [`gateway`] (shared state), [`route`]
 //! (address plan and broker table) and [`discovery`] (the gateway's own metadata refresh).
@@ -27,6 +28,7 @@ pub mod listener;
 pub mod rewrite;
 pub mod route;
 pub mod session;
+pub mod tls;
 pub mod upstream;
 
 use std::future::Future;
@@ -43,9 +45,15 @@ pub use gateway::Gateway;
 ///
 /// Broker listeners are bound by the gateway itself, on the bootstrap listener's IP, as the
 /// cluster reports node ids.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
+///
+/// Fails before serving anything when the configured TLS files cannot be used.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tls::TlsError> {
     let token = CancellationToken::new();
-    let gw = Gateway::new(config, token.clone());
+    let gw = Gateway::new(config, token.clone())?;
     gw.tasks.spawn(listener::accept(
         listener,
         route::Route::Bootstrap,
@@ -63,4 +71,5 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     {
         tracing::warn!("grace period over; closing the remaining connections");
     }
+    Ok(())
 }

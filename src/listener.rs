@@ -30,6 +30,10 @@ pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
         match accepted {
             Ok((socket, peer)) => match gw.connections.clone().try_acquire_owned() {
                 Ok(permit) => {
+                    // Kafka requests are small and latency-bound: never let Nagle hold one.
+                    if let Err(e) = socket.set_nodelay(true) {
+                        tracing::debug!(client.addr = %peer, "cannot set TCP_NODELAY: {e}");
+                    }
                     gw.tasks
                         .spawn(session::serve(socket, peer, route, gw.clone(), permit));
                 }

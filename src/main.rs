@@ -81,8 +81,7 @@ fn main() -> ExitCode {
         None => match load(cli.run) {
             Ok(config) => runtime.block_on(async {
                 let listener = bind(&config).await?;
-                serve(listener, config).await;
-                Ok(())
+                serve(listener, config).await
             }),
             Err(e) => {
                 eprintln!("kafka-edge: invalid configuration: {e}");
@@ -123,7 +122,7 @@ pub(crate) async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
 }
 
 /// Serves until SIGTERM or SIGINT.
-pub(crate) async fn serve(listener: TcpListener, config: Config) {
+pub(crate) async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
     tracing::info!(
         listen = %config.listen,
         advertised = %config::advertised_bootstrap(&config),
@@ -131,7 +130,9 @@ pub(crate) async fn serve(listener: TcpListener, config: Config) {
         "kafka-edge {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    kafka_edge::run(listener, config, shutdown_signal()).await;
+    kafka_edge::run(listener, config, shutdown_signal())
+        .await
+        .context("cannot start client TLS")
 }
 
 async fn shutdown_signal() {

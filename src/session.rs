@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::protocol::Message;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
@@ -23,6 +23,7 @@ use crate::gateway::Gateway;
 use crate::inflight::{self, Expect, Owed};
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::route::Route;
+use crate::tls::TlsError;
 use crate::upstream::{self, UpstreamError};
 
 /// Whose side a failure came from, for logs and metrics.
@@ -69,6 +70,8 @@ pub enum SessionError {
     Unsolicited,
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    #[error(transparent)]
+    Tls(TlsError),
 }
 
 impl SessionError {
@@ -84,6 +87,7 @@ impl SessionError {
             | SessionError::Closed { side, .. } => *side,
             SessionError::NotOffered { .. } => Side::Client,
             SessionError::Rewrite(RewriteError::Decode { .. }) => Side::Broker,
+            SessionError::Tls(_) => Side::Client,
             SessionError::Rewrite(_) => Side::Gateway,
         }
     }
@@ -116,7 +120,9 @@ fn io_error(side: Side) -> impl FnOnce(io::Error) -> SessionError {
     move |source| SessionError::Io { side, source }
 }
 
-/// Runs one client connection to completion and logs how it ended.
+/// Runs one client connection to completion and logs how it ended. With client TLS on, the
+/// handshake happens here, in the connection's own task and under its own timeout, so a
+/// slow handshake holds up no one else; in SNI mode it also decides the route.
 pub async fn serve(
     client: TcpStream,
     peer: SocketAddr,
@@ -126,7 +132,14 @@ pub async fn serve(
 ) {
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
-        match run(client, route, &gw).await {
+        let ended = match gw.client_tls() {
+            None => run(client, route, &gw).await,
+            Some(tls) => match tls.accept(client, route).await {
+                Ok((stream, route)) => run(stream, route, &gw).await,
+                Err(e) => Err(SessionError::Tls(e)),
+            },
+        };
+        match ended {
             Ok(()) => tracing::debug!("session ended"),
             Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
             Err(e) => tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}"),
@@ -136,11 +149,13 @@ pub async fn serve(
     .await
 }
 
-async fn run(client: TcpStream, route: Route, gw: &Gateway) -> Result<(), SessionError> {
-    client.set_nodelay(true).map_err(io_error(Side::Client))?;
+async fn run<C>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let (broker, broker_addr) = upstream::dial(route, gw).await?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
-    let (client_rd, client_wr) = client.into_split();
+    let (client_rd, client_wr) = tokio::io::split(client);
     let (broker_rd, broker_wr) = broker.into_split();
     let (tx, rx) = inflight::channel();
     // Two pumps on one task: they share nothing but the in-flight queue, and a session
@@ -195,21 +210,26 @@ async fn read_within<T>(
 }
 
 /// Runs one write to `side`, failing it when the peer reads nothing for `idle`.
-async fn write_within(
+async fn write_within<W: AsyncWrite + Unpin>(
     idle: Duration,
     side: Side,
-    wr: &mut OwnedWriteHalf,
+    wr: &mut W,
     bytes: &[u8],
 ) -> Result<(), SessionError> {
-    tokio::time::timeout(idle, wr.write_all(bytes))
+    // The flush is free on TCP and pushes out what TLS still holds in its record buffer.
+    let write = async {
+        wr.write_all(bytes).await?;
+        wr.flush().await
+    };
+    tokio::time::timeout(idle, write)
         .await
         .map_err(|_| SessionError::Stalled { side, after: idle })?
         .map_err(io_error(side))
 }
 
 /// Writes the first `ready` bytes of `buf` and drops them from it.
-async fn flush(
-    wr: &mut OwnedWriteHalf,
+async fn flush<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     buf: &mut BytesMut,
     ready: &mut usize,
     side: Side,
@@ -225,9 +245,9 @@ async fn flush(
 
 /// Client -> broker. Reads only request heads; every byte is forwarded as it arrives, apart
 /// from ApiVersions requests too new to parse, which the gateway answers itself.
-async fn requests(
-    mut rd: OwnedReadHalf,
-    mut wr: OwnedWriteHalf,
+async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut rd: R,
+    mut wr: W,
     tx: mpsc::Sender<Expect>,
     owed: &Owed,
     gw: &Gateway,
@@ -293,11 +313,11 @@ async fn requests(
         // had already sent; the response pump then drains what is in flight. An incomplete
         // head left in the buffer was never forwarded, so the broker stays in step.
         if current.is_none() && gw.shutdown.is_cancelled() {
-            match rd.try_read_buf(&mut buf) {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(io_error(Side::Client)(e)),
+            // A zero timeout polls the read once: bytes already here, or nothing.
+            match tokio::time::timeout(Duration::ZERO, rd.read_buf(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => continue,
+                Ok(Ok(_)) | Err(_) => return Ok(()),
+                Ok(Err(e)) => return Err(io_error(Side::Client)(e)),
             }
         }
         let read = tokio::select! {
@@ -358,9 +378,9 @@ fn admit(head: &frame::RequestHead) -> Result<(Option<Expect>, Request), Session
 
 /// Broker -> client. Matches each response to the request it answers, streams it through,
 /// or holds and rewrites it when it names brokers.
-async fn responses(
-    mut rd: OwnedReadHalf,
-    mut wr: OwnedWriteHalf,
+async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut rd: R,
+    mut wr: W,
     mut rx: mpsc::Receiver<Expect>,
     owed: &Owed,
     gw: &Gateway,

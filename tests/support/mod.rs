@@ -348,7 +348,7 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
-    pub task: Option<tokio::task::JoinHandle<()>>,
+    pub task: Option<tokio::task::JoinHandle<Result<(), kafka_edge::tls::TlsError>>>,
 }
 
 impl Gateway {
@@ -396,6 +396,7 @@ impl Gateway {
         if let Some(task) = self.task.take() {
             tokio::time::timeout(Duration::from_secs(15), task)
                 .await
+                .unwrap()
                 .unwrap()
                 .unwrap();
         }

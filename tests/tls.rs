@@ -1,0 +1,267 @@
+//! Client-facing TLS: real TLS clients (tokio-rustls) against the gateway library with
+//! certificates generated here (rcgen), never committed.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_edge::config::{File, Overrides};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use support::*;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const HOST: &str = "kafka.gateway.test";
+
+/// A throwaway CA, a server certificate for localhost, and a client certificate, as PEM files.
+struct Pki {
+    dir: PathBuf,
+    ca: CertificateDer<'static>,
+    client_cert: CertificateDer<'static>,
+    client_key: String,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Pki {
+    fn new(tag: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!("kafka-edge-tls-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(vec!["client.test".to_owned()])
+            .unwrap()
+            .signed_by(&client_key, &ca)
+            .unwrap();
+        // The chain file holds the leaf and its issuer, as deployments usually ship it.
+        std::fs::write(
+            dir.join("server.pem"),
+            format!("{}{}", server.pem(), ca.pem()),
+        )
+        .unwrap();
+        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        Pki {
+            dir,
+            ca: ca.der().clone(),
+            client_cert: client.der().clone(),
+            client_key: client_key.serialize_pem(),
+        }
+    }
+
+    fn toml(&self, extra: &str) -> String {
+        format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
+            self.dir.join("server.pem").display(),
+            self.dir.join("server.key").display()
+        )
+    }
+
+    fn connector(&self, with_client_cert: bool) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = if with_client_cert {
+            use rustls::pki_types::pem::PemObject;
+            let key = PrivateKeyDer::from_pem_slice(self.client_key.as_bytes()).unwrap();
+            builder
+                .with_client_auth_cert(vec![self.client_cert.clone()], key)
+                .unwrap()
+        } else {
+            builder.with_no_client_auth()
+        };
+        TlsConnector::from(Arc::new(config))
+    }
+}
+
+async fn tls_gateway(cluster: &FakeCluster, base: u16, toml: &str) -> Gateway {
+    Gateway::start(
+        toml::from_str(toml).unwrap(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some(HOST.into()),
+            broker_port_base: Some(base),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await
+}
+
+async fn tls_connect(
+    connector: &TlsConnector,
+    addr: impl tokio::net::ToSocketAddrs,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// One Metadata v12 exchange over any stream.
+async fn metadata_over<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+) -> std::io::Result<(Bytes, MetadataResponse)> {
+    let mut out = BytesMut::new();
+    out.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Metadata as i16)
+        .with_request_api_version(12)
+        .with_correlation_id(5)
+        .with_client_id(Some(StrBytes::from_static_str("tls-test")))
+        .encode(&mut out, MetadataRequest::header_version(12))
+        .unwrap();
+    MetadataRequest::default().encode(&mut out, 12).unwrap();
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    let size = tokio::time::timeout(TIMEOUT, stream.read_i32()).await??;
+    let mut frame = vec![0u8; 4 + size as usize];
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    tokio::time::timeout(TIMEOUT, stream.read_exact(&mut frame[4..])).await??;
+    let frame = Bytes::from(frame);
+    Ok((
+        frame.clone(),
+        decode_response(ApiKey::Metadata, 12, 5, frame),
+    ))
+}
+
+#[tokio::test]
+async fn tls_clients_get_rewritten_metadata_and_tls_broker_ports() {
+    let pki = Pki::new("basic");
+    let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let base = free_port_base(&[1, 2]);
+    let gw = tls_gateway(&cluster, base, &pki.toml("")).await;
+    let connector = pki.connector(false);
+
+    let mut stream = tls_connect(&connector, gw.addr).await.unwrap();
+    let (raw, response) = metadata_over(&mut stream).await.unwrap();
+    let brokers: Vec<_> = response
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(
+        brokers,
+        vec![
+            (1, HOST.into(), i32::from(base) + 1),
+            (2, HOST.into(), i32::from(base) + 2)
+        ]
+    );
+    assert_absent(&raw, "127.0.0.1");
+
+    let mut broker = tls_connect(&connector, ("127.0.0.1", base + 2))
+        .await
+        .unwrap();
+    let (_, direct) = metadata_over(&mut broker).await.unwrap();
+    assert_eq!(direct.cluster_id.as_deref(), Some("broker-2"));
+}
+
+#[tokio::test]
+async fn plaintext_on_a_tls_port_is_refused() {
+    let pki = Pki::new("plain");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = tls_gateway(&cluster, free_port_base(&[1]), &pki.toml("")).await;
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    client
+        .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    // All that comes back is a TLS alert record (content type 21), then the close.
+    let mut got = Vec::new();
+    tokio::time::timeout(TIMEOUT, client.stream.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        got.is_empty() || got[0] == 21,
+        "answered plaintext with {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_client_times_out_in_the_handshake() {
+    let pki = Pki::new("silent");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = tls_gateway(
+        &cluster,
+        free_port_base(&[1]),
+        &pki.toml("handshake_timeout_ms = 300"),
+    )
+    .await;
+    let started = Instant::now();
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    client.expect_closed().await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
+    let pki = Pki::new("mutual");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let ca = pki.dir.join("ca.pem");
+    let gw = tls_gateway(
+        &cluster,
+        free_port_base(&[1]),
+        &pki.toml(&format!("client_ca = \"{}\"", ca.display())),
+    )
+    .await;
+
+    // Without a certificate the handshake may complete on the client's side (TLS 1.3), but
+    // the gateway rejects it before any Kafka byte is exchanged.
+    let refused = match tls_connect(&pki.connector(false), gw.addr).await {
+        Err(_) => true,
+        Ok(mut stream) => metadata_over(&mut stream).await.is_err(),
+    };
+    assert!(refused, "a client without a certificate was served");
+
+    let mut stream = tls_connect(&pki.connector(true), gw.addr).await.unwrap();
+    let (_, response) = metadata_over(&mut stream).await.unwrap();
+    assert_eq!(response.brokers.len(), 1);
+}
+
+#[tokio::test]
+async fn unusable_tls_files_stop_the_gateway_before_it_serves() {
+    let pki = Pki::new("broken");
+    std::fs::write(pki.dir.join("server.key"), "not a key").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let file: File = toml::from_str(&pki.toml("")).unwrap();
+    let config = kafka_edge::Config::resolve(
+        file,
+        Overrides {
+            bootstrap_servers: vec!["127.0.0.1:1".into()],
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let err = kafka_edge::run(listener, config, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("private key"), "{err}");
+}
