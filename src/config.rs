@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::route::{AddressPlan, NodeRange};
+use crate::route::{AddressPlan, NodeRange, SniNames};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
@@ -55,6 +55,15 @@ pub struct File {
     pub brokers: BrokersSection,
     #[serde(default)]
     pub tls: TlsSection,
+    pub sni: Option<SniSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniSection {
+    pub domain: String,
+    pub bootstrap: Option<String>,
+    pub broker: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +256,15 @@ impl Config {
             }
         }
 
+        let sni = file.sni.map(|s| SniNames {
+            domain: s.domain.trim_end_matches('.').to_owned(),
+            bootstrap: s.bootstrap.unwrap_or_else(|| "bootstrap".into()),
+            broker: s.broker.unwrap_or_else(|| "broker-{id}".into()),
+        });
+        if let Some(names) = &sni {
+            check_sni(names, tls.is_some(), &mut problems);
+        }
+
         let max_frame_bytes = g.max_frame_bytes.unwrap_or(100 * 1024 * 1024);
         if !(1024..=i32::MAX as usize).contains(&max_frame_bytes) {
             problems.push(format!(
@@ -288,6 +306,7 @@ impl Config {
                 port_base: Some(port_base),
                 ranges,
                 overrides,
+                sni,
             },
             bootstrap_servers,
             connect_timeout,
@@ -309,7 +328,34 @@ impl Config {
 
 /// The bootstrap address clients are told, `host:port`.
 pub fn advertised_bootstrap(config: &Config) -> String {
-    crate::route::host_port(&config.plan.advertised_host, config.listen.port())
+    config.plan.bootstrap_address()
+}
+
+fn check_sni(names: &SniNames, tls: bool, problems: &mut Vec<String>) {
+    if !tls {
+        problems.push("sni needs [tls]: the server name comes from the TLS handshake".into());
+    }
+    let dns = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if !dns(&names.domain) {
+        problems.push(format!("sni.domain `{}` is not a DNS name", names.domain));
+    }
+    if !dns(&names.bootstrap) || names.bootstrap.contains('.') {
+        problems.push(format!(
+            "sni.bootstrap `{}` is not a single DNS label",
+            names.bootstrap
+        ));
+    }
+    let without_id = names.broker.replacen("{id}", "0", 1);
+    if names.broker.matches("{id}").count() != 1 || !dns(&without_id) || without_id.contains('.') {
+        problems.push(format!(
+            "sni.broker `{}` must be a single DNS label with `{{id}}` once, like broker-{{id}}",
+            names.broker
+        ));
+    }
 }
 
 fn check_ranges(ranges: &[NodeRange], bootstrap_port: u16, problems: &mut Vec<String>) {
@@ -448,6 +494,32 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn sni_needs_tls_and_sane_names() {
+        let file: File =
+            toml::from_str("[sni]\ndomain = \"kafka example\"\nbroker = \"b-{id}-{id}\"").unwrap();
+        let Err(ConfigError::Invalid { problems }) = Config::resolve(file, flags()) else {
+            panic!("expected invalid config");
+        };
+        let all = problems.join("\n");
+        for needle in ["sni needs [tls]", "sni.domain", "sni.broker"] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        let file: File = toml::from_str(
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[sni]\ndomain = \"kafka.example.com\"",
+        )
+        .unwrap();
+        let config = Config::resolve(file, flags()).unwrap();
+        assert_eq!(
+            config.plan.bootstrap_address(),
+            "bootstrap.kafka.example.com:9092"
+        );
+        assert_eq!(
+            config.plan.advertise(3).unwrap().0,
+            "broker-3.kafka.example.com"
+        );
     }
 
     #[test]

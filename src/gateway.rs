@@ -18,7 +18,6 @@ use crate::tls::{ClientTls, TlsError};
 pub struct Gateway {
     config: Config,
     client_tls: Option<ClientTls>,
-    advertised_host: StrBytes,
     table: Mutex<BrokerTable>,
     /// Client connections still allowed; each session holds one permit.
     pub(crate) connections: Arc<Semaphore>,
@@ -32,10 +31,13 @@ pub struct Gateway {
 impl Gateway {
     /// Builds the shared state; fails only when the TLS files cannot be used.
     pub fn new(config: Config, shutdown: CancellationToken) -> Result<Arc<Gateway>, TlsError> {
-        let client_tls = config.tls.as_ref().map(ClientTls::load).transpose()?;
+        let client_tls = config
+            .tls
+            .as_ref()
+            .map(|tls| ClientTls::load(tls, config.plan.sni.clone()))
+            .transpose()?;
         Ok(Arc::new_cyclic(|me| Gateway {
             client_tls,
-            advertised_host: StrBytes::from_string(config.plan.advertised_host.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             table: Mutex::default(),
@@ -67,26 +69,22 @@ impl Gateway {
         // The table stays consistent across a panic elsewhere: every update is one insert.
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    fn advertised(&self, port: u16) -> Advertised {
-        Advertised {
-            host: self.advertised_host.clone(),
-            port,
-        }
-    }
 }
 
 impl AddressBook for Gateway {
     fn learn(&self, node_id: i32, host: &str, port: i32) -> Result<Advertised, RouteError> {
-        let gateway_port = self.config.plan.port_for(node_id)?;
+        let (gateway_host, gateway_port) = self.config.plan.advertise(node_id)?;
         let upstream = host_port(host, port);
+        let advertised = host_port(&gateway_host, gateway_port);
         let mut table = self.table();
-        let learned = table.learn(node_id, upstream.clone(), gateway_port)?;
-        let advertised = host_port(&self.config.plan.advertised_host, gateway_port);
+        let learned = table.learn(node_id, upstream.clone(), advertised.clone())?;
         match learned {
             Learned::Unchanged => {}
             Learned::Moved => {
                 tracing::info!(broker.id = node_id, broker.addr = %upstream, advertised = %advertised, "broker moved; new connections go to the new address");
+            }
+            Learned::New if !self.config.plan.port_per_broker() => {
+                tracing::info!(broker.id = node_id, broker.addr = %upstream, advertised = %advertised, "serving broker");
             }
             Learned::New => {
                 // Bound here, before the response naming this node reaches any client, so the
@@ -114,10 +112,17 @@ impl AddressBook for Gateway {
                 tracing::info!(broker.id = node_id, broker.addr = %upstream, advertised = %advertised, "serving broker");
             }
         }
-        Ok(self.advertised(gateway_port))
+        Ok(Advertised {
+            host: StrBytes::from_string(gateway_host),
+            port: gateway_port,
+        })
     }
 
     fn planned(&self, node_id: i32) -> Result<Advertised, RouteError> {
-        Ok(self.advertised(self.config.plan.port_for(node_id)?))
+        let (host, port) = self.config.plan.advertise(node_id)?;
+        Ok(Advertised {
+            host: StrBytes::from_string(host),
+            port,
+        })
     }
 }

@@ -30,10 +30,10 @@ impl fmt::Display for Route {
 pub enum RouteError {
     #[error("node id {node_id} fits no configured port range or override; add one to `[brokers]`")]
     Unmapped { node_id: i32 },
-    #[error("node id {node_id} maps to port {port}, which is already the {taken_by} port")]
-    PortTaken {
+    #[error("node id {node_id} would be told {address}, which is already the {taken_by} address")]
+    Collision {
         node_id: i32,
-        port: u16,
+        address: String,
         taken_by: String,
     },
     #[error("cannot bind the listener for node id {node_id} on port {port}: {reason}")]
@@ -81,6 +81,8 @@ pub struct AddressPlan {
     pub port_base: Option<u16>,
     pub ranges: Vec<NodeRange>,
     pub overrides: BTreeMap<i32, u16>,
+    /// SNI mode, when set: brokers are told apart by name on the bootstrap port.
+    pub sni: Option<SniNames>,
 }
 
 impl AddressPlan {
@@ -100,13 +102,84 @@ impl AddressPlan {
             })
             .ok_or(RouteError::Unmapped { node_id })?;
         if port == self.bootstrap_port {
-            return Err(RouteError::PortTaken {
+            return Err(RouteError::Collision {
                 node_id,
-                port,
+                address: format!("port {port}"),
                 taken_by: "bootstrap".into(),
             });
         }
         Ok(port)
+    }
+
+    /// The host and port clients are told for a node.
+    pub fn advertise(&self, node_id: i32) -> Result<(String, u16), RouteError> {
+        match &self.sni {
+            Some(names) => Ok((names.broker_host(node_id)?, self.bootstrap_port)),
+            None => Ok((self.advertised_host.clone(), self.port_for(node_id)?)),
+        }
+    }
+
+    /// Whether each broker gets a port of its own (port mode) or shares the bootstrap port
+    /// and is told apart by its TLS server name (SNI mode).
+    pub fn port_per_broker(&self) -> bool {
+        self.sni.is_none()
+    }
+
+    /// The bootstrap address clients are told, `host:port`.
+    pub fn bootstrap_address(&self) -> String {
+        match &self.sni {
+            Some(names) => host_port(&names.bootstrap_host(), self.bootstrap_port),
+            None => host_port(&self.advertised_host, self.bootstrap_port),
+        }
+    }
+}
+
+/// SNI mode's names: `bootstrap.<domain>` for the bootstrap route, and one name per broker
+/// from a pattern such as `broker-{id}`, all under one domain (and one wildcard certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniNames {
+    pub domain: String,
+    /// The bootstrap label, `bootstrap` by default.
+    pub bootstrap: String,
+    /// The broker label, with `{id}` where the node id goes: `broker-{id}` by default.
+    pub broker: String,
+}
+
+impl SniNames {
+    pub fn bootstrap_host(&self) -> String {
+        format!("{}.{}", self.bootstrap, self.domain)
+    }
+
+    pub fn broker_host(&self, node_id: i32) -> Result<String, RouteError> {
+        if node_id < 0 {
+            return Err(RouteError::Unmapped { node_id });
+        }
+        Ok(format!(
+            "{}.{}",
+            self.broker.replace("{id}", &node_id.to_string()),
+            self.domain
+        ))
+    }
+
+    /// The route a TLS server name asks for, if it is one of ours. Names compare without
+    /// regard to case, as DNS names do.
+    pub fn route(&self, server_name: &str) -> Option<Route> {
+        let name = server_name.to_ascii_lowercase();
+        let label = name.strip_suffix(&format!(".{}", self.domain.to_ascii_lowercase()))?;
+        if label == self.bootstrap.to_ascii_lowercase() {
+            return Some(Route::Bootstrap);
+        }
+        let pattern = self.broker.to_ascii_lowercase();
+        let (prefix, suffix) = pattern.split_once("{id}")?;
+        let id = label.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        // Digits only: "+7" or "07" would parse, but are not names this gateway hands out.
+        if id.is_empty()
+            || !id.bytes().all(|b| b.is_ascii_digit())
+            || (id.len() > 1 && id.starts_with('0'))
+        {
+            return None;
+        }
+        id.parse().ok().map(Route::Broker)
     }
 }
 
@@ -115,8 +188,8 @@ impl AddressPlan {
 pub struct Broker {
     /// `host:port` as the cluster advertises it; the only address this route ever dials.
     pub upstream: String,
-    /// The gateway port that serves it.
-    pub port: u16,
+    /// `host:port` clients are told.
+    pub advertised: String,
 }
 
 /// What learning an address changed.
@@ -138,22 +211,22 @@ impl BrokerTable {
         self.brokers.get(&node_id)
     }
 
-    /// Records an address the cluster reported. Refuses a port that another node already
-    /// holds, which only happens when ranges and overrides are configured to overlap.
+    /// Records an address the cluster reported. Refuses to tell two nodes the same address,
+    /// which only happens when ranges and overrides are configured to overlap.
     pub fn learn(
         &mut self,
         node_id: i32,
         upstream: String,
-        port: u16,
+        advertised: String,
     ) -> Result<Learned, RouteError> {
         if let Some((other, _)) = self
             .brokers
             .iter()
-            .find(|(id, b)| **id != node_id && b.port == port)
+            .find(|(id, b)| **id != node_id && b.advertised == advertised)
         {
-            return Err(RouteError::PortTaken {
+            return Err(RouteError::Collision {
                 node_id,
-                port,
+                address: advertised,
                 taken_by: format!("node id {other}"),
             });
         }
@@ -164,7 +237,13 @@ impl BrokerTable {
                 Ok(Learned::Moved)
             }
             None => {
-                self.brokers.insert(node_id, Broker { upstream, port });
+                self.brokers.insert(
+                    node_id,
+                    Broker {
+                        upstream,
+                        advertised,
+                    },
+                );
                 Ok(Learned::New)
             }
         }
@@ -200,6 +279,7 @@ mod tests {
                 first_port: 20000,
             }],
             overrides: BTreeMap::from([(111, 19500)]),
+            sni: None,
         }
     }
 
@@ -226,7 +306,7 @@ mod tests {
         plan.port_base = Some(9090);
         assert!(matches!(
             plan.port_for(2),
-            Err(RouteError::PortTaken { .. })
+            Err(RouteError::Collision { .. })
         ));
     }
 
@@ -234,22 +314,61 @@ mod tests {
     fn table_tracks_new_moved_and_conflicting_nodes() {
         let mut table = BrokerTable::default();
         assert_eq!(
-            table.learn(1, "10.0.0.1:9092".into(), 19001),
+            table.learn(1, "10.0.0.1:9092".into(), "gw:19001".into()),
             Ok(Learned::New)
         );
         assert_eq!(
-            table.learn(1, "10.0.0.1:9092".into(), 19001),
+            table.learn(1, "10.0.0.1:9092".into(), "gw:19001".into()),
             Ok(Learned::Unchanged)
         );
         assert_eq!(
-            table.learn(1, "10.0.0.9:9092".into(), 19001),
+            table.learn(1, "10.0.0.9:9092".into(), "gw:19001".into()),
             Ok(Learned::Moved)
         );
         assert_eq!(table.get(1).unwrap().upstream, "10.0.0.9:9092");
         assert!(matches!(
-            table.learn(2, "10.0.0.2:9092".into(), 19001),
-            Err(RouteError::PortTaken { node_id: 2, .. })
+            table.learn(2, "10.0.0.2:9092".into(), "gw:19001".into()),
+            Err(RouteError::Collision { node_id: 2, .. })
         ));
+    }
+
+    #[test]
+    fn sni_names_route_both_ways() {
+        let names = SniNames {
+            domain: "kafka.example.com".into(),
+            bootstrap: "bootstrap".into(),
+            broker: "broker-{id}".into(),
+        };
+        let plan = AddressPlan {
+            sni: Some(names.clone()),
+            ..plan()
+        };
+        assert_eq!(
+            plan.advertise(7),
+            Ok(("broker-7.kafka.example.com".into(), 9092))
+        );
+        assert_eq!(plan.bootstrap_address(), "bootstrap.kafka.example.com:9092");
+        assert!(!plan.port_per_broker());
+        assert_eq!(
+            names.route("bootstrap.kafka.example.com"),
+            Some(Route::Bootstrap)
+        );
+        assert_eq!(
+            names.route("Broker-1001.KAFKA.example.com"),
+            Some(Route::Broker(1001))
+        );
+        for refused in [
+            "broker-.kafka.example.com",
+            "broker-07.kafka.example.com",
+            "broker-+7.kafka.example.com",
+            "broker-7.other.example.com",
+            "broker-7.kafka.example.com.evil",
+            "evil-broker-7.kafka.example.com",
+            "kafka.example.com",
+            "broker-99999999999.kafka.example.com",
+        ] {
+            assert_eq!(names.route(refused), None, "{refused}");
+        }
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub async fn serve(
     async move {
         let ended = match gw.client_tls() {
             None => run(client, route, &gw).await,
-            Some(tls) => match tls.accept(client, route).await {
+            Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
                 Ok((stream, route)) => run(stream, route, &gw).await,
                 Err(e) => Err(SessionError::Tls(e)),
             },

@@ -1,6 +1,7 @@
 //! Client-facing TLS: the certificate chain and key from PEM files, optional client
 //! certificate authentication, and the handshake itself, run inside each connection's task
-//! under a timeout.
+//! under a timeout. In SNI mode the handshake also picks the route: the client's server name
+//! is read from its hello before the handshake goes on.
 //!
 //! rustls speaks TLS 1.2 and 1.3 only, with modern cipher suites: there is nothing older to
 //! switch off.
@@ -12,14 +13,14 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{Acceptor, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use crate::config::TlsSettings;
-use crate::route::Route;
+use crate::route::{Route, SniNames};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -35,17 +36,25 @@ pub enum TlsError {
     HandshakeTimeout(Duration),
     #[error("TLS handshake failed: {0}")]
     Handshake(io::Error),
+    #[error("client sent no TLS server name (SNI); this port needs one to choose a broker")]
+    NoServerName,
+    #[error("client asked for TLS server name {name:?}, which names no route here")]
+    UnknownName { name: String },
+    #[error("client asked for broker {node_id}, which the cluster has not reported")]
+    UnknownNode { node_id: i32 },
 }
 
 /// The client-facing TLS of a running gateway.
 pub struct ClientTls {
-    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
     handshake_timeout: Duration,
+    /// SNI mode: the route comes from the server name, not from the port.
+    sni: Option<SniNames>,
 }
 
 impl ClientTls {
     /// Reads the certificate chain, key and client CA named in the settings.
-    pub fn load(settings: &TlsSettings) -> Result<ClientTls, TlsError> {
+    pub fn load(settings: &TlsSettings, sni: Option<SniNames>) -> Result<ClientTls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -76,22 +85,52 @@ impl ClientTls {
             .with_single_cert(chain, key)
             .map_err(|e| TlsError::Config(e.to_string()))?;
         Ok(ClientTls {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            config: Arc::new(config),
             handshake_timeout: settings.handshake_timeout,
+            sni,
         })
     }
 
-    /// Completes the server side of the handshake on a fresh client connection.
+    /// Completes the server side of the handshake on a fresh client connection, and says
+    /// which route it is for: the listener's in port mode, the server name's in SNI mode,
+    /// where a broker name counts only for a node the cluster has reported (`known`).
     pub async fn accept(
         &self,
         tcp: TcpStream,
         route: Route,
+        known: impl Fn(i32) -> bool,
     ) -> Result<(TlsStream<TcpStream>, Route), TlsError> {
-        let stream = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(tcp))
+        let handshake = async {
+            let Some(names) = &self.sni else {
+                let stream = TlsAcceptor::from(self.config.clone())
+                    .accept(tcp)
+                    .await
+                    .map_err(TlsError::Handshake)?;
+                return Ok((stream, route));
+            };
+            let start = LazyConfigAcceptor::new(Acceptor::default(), tcp)
+                .await
+                .map_err(TlsError::Handshake)?;
+            let name = start
+                .client_hello()
+                .server_name()
+                .ok_or(TlsError::NoServerName)?
+                .to_owned();
+            let route = names.route(&name).ok_or(TlsError::UnknownName { name })?;
+            if let Route::Broker(node_id) = route {
+                if !known(node_id) {
+                    return Err(TlsError::UnknownNode { node_id });
+                }
+            }
+            let stream = start
+                .into_stream(self.config.clone())
+                .await
+                .map_err(TlsError::Handshake)?;
+            Ok((stream, route))
+        };
+        tokio::time::timeout(self.handshake_timeout, handshake)
             .await
             .map_err(|_| TlsError::HandshakeTimeout(self.handshake_timeout))?
-            .map_err(TlsError::Handshake)?;
-        Ok((stream, route))
     }
 }
 

@@ -42,10 +42,12 @@ impl Pki {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&server_key, &ca)
-            .unwrap();
+        // One certificate for port mode (localhost) and SNI mode (a wildcard for the domain).
+        let server =
+            CertificateParams::new(vec!["localhost".to_owned(), "*.kafka.test".to_owned()])
+                .unwrap()
+                .signed_by(&server_key, &ca)
+                .unwrap();
         let client_key = KeyPair::generate().unwrap();
         let client = CertificateParams::new(vec!["client.test".to_owned()])
             .unwrap()
@@ -114,10 +116,17 @@ async fn tls_connect(
     connector: &TlsConnector,
     addr: impl tokio::net::ToSocketAddrs,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    tls_connect_as(connector, addr, "localhost").await
+}
+
+async fn tls_connect_as(
+    connector: &TlsConnector,
+    addr: impl tokio::net::ToSocketAddrs,
+    name: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
+    let name = ServerName::try_from(name.to_owned()).unwrap();
+    connector.connect(name, tcp).await
 }
 
 /// One Metadata v12 exchange over any stream.
@@ -264,4 +273,59 @@ async fn unusable_tls_files_stop_the_gateway_before_it_serves() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
+}
+
+#[tokio::test]
+async fn sni_mode_serves_the_whole_cluster_on_one_port() {
+    let pki = Pki::new("sni");
+    let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let gw = tls_gateway(
+        &cluster,
+        free_port_base(&[1, 2]),
+        &pki.toml("[sni]\ndomain = \"kafka.test\""),
+    )
+    .await;
+    let connector = pki.connector(false);
+    let port = i32::from(gw.addr.port());
+
+    let mut bootstrap = tls_connect_as(&connector, gw.addr, "bootstrap.kafka.test")
+        .await
+        .unwrap();
+    let (raw, response) = metadata_over(&mut bootstrap).await.unwrap();
+    let brokers: Vec<_> = response
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(
+        brokers,
+        vec![
+            (1, "broker-1.kafka.test".into(), port),
+            (2, "broker-2.kafka.test".into(), port)
+        ]
+    );
+    assert_absent(&raw, "127.0.0.1");
+
+    for id in [1, 2] {
+        let name = format!("broker-{id}.kafka.test");
+        let mut broker = tls_connect_as(&connector, gw.addr, &name).await.unwrap();
+        let (_, direct) = metadata_over(&mut broker).await.unwrap();
+        assert_eq!(
+            direct.cluster_id.as_deref(),
+            Some(format!("broker-{id}").as_str())
+        );
+    }
+
+    // Names that are not ours, and brokers the cluster never reported, get no connection.
+    for name in [
+        "other.kafka.test",
+        "broker-9.kafka.test",
+        "broker-1.kafka.test.evil.test",
+    ] {
+        let refused = match tls_connect_as(&connector, gw.addr, name).await {
+            Err(_) => true,
+            Ok(mut stream) => metadata_over(&mut stream).await.is_err(),
+        };
+        assert!(refused, "{name} was served");
+    }
 }
