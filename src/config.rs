@@ -31,6 +31,19 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Client-facing TLS, when configured.
     pub tls: Option<TlsSettings>,
+    /// TLS to the brokers, when configured.
+    pub upstream_tls: Option<UpstreamTlsSettings>,
+}
+
+/// How the gateway speaks TLS to brokers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTlsSettings {
+    /// CA bundle that signed the brokers' certificates.
+    pub ca: PathBuf,
+    /// A client certificate and key, for brokers that require mutual TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Whether a broker certificate must name the host it was dialled at.
+    pub verify_hostname: bool,
 }
 
 /// Where the client-facing certificate, its key and the client CA live.
@@ -93,6 +106,16 @@ pub struct UpstreamSection {
     pub bootstrap_servers: Option<Vec<String>>,
     pub connect_timeout_ms: Option<u64>,
     pub metadata_refresh_ms: Option<u64>,
+    pub tls: Option<UpstreamTlsSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsSection {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub verify_hostname: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +279,25 @@ impl Config {
             }
         }
 
+        let upstream_tls = u.tls.and_then(|section| {
+            let client_cert = match (section.cert, section.key) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => {
+                    problems.push("upstream.tls.cert and upstream.tls.key go together".into());
+                    None
+                }
+            };
+            let Some(ca) = section.ca else {
+                problems.push("upstream.tls.ca is required: the CA bundle that signed the brokers' certificates".into());
+                return None;
+            };
+            Some(UpstreamTlsSettings {
+                ca,
+                client_cert,
+                verify_hostname: section.verify_hostname.unwrap_or(true),
+            })
+        });
         let sni = file.sni.map(|s| SniNames {
             domain: s.domain.trim_end_matches('.').to_owned(),
             bootstrap: s.bootstrap.unwrap_or_else(|| "bootstrap".into()),
@@ -317,6 +359,7 @@ impl Config {
             shutdown_grace: Duration::from_millis(g.shutdown_grace_ms.unwrap_or(10_000)),
             idle_timeout,
             tls,
+            upstream_tls,
         })
     }
 

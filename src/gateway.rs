@@ -13,11 +13,12 @@ use crate::config::Config;
 use crate::listener;
 use crate::rewrite::{AddressBook, Advertised};
 use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
-use crate::tls::{ClientTls, TlsError};
+use crate::tls::{ClientTls, TlsError, UpstreamTls};
 
 pub struct Gateway {
     config: Config,
     client_tls: Option<ClientTls>,
+    upstream_tls: Option<UpstreamTls>,
     table: Mutex<BrokerTable>,
     /// Client connections still allowed; each session holds one permit.
     pub(crate) connections: Arc<Semaphore>,
@@ -36,8 +37,14 @@ impl Gateway {
             .as_ref()
             .map(|tls| ClientTls::load(tls, config.plan.sni.clone()))
             .transpose()?;
+        let upstream_tls = config
+            .upstream_tls
+            .as_ref()
+            .map(UpstreamTls::load)
+            .transpose()?;
         Ok(Arc::new_cyclic(|me| Gateway {
             client_tls,
+            upstream_tls,
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             table: Mutex::default(),
@@ -50,6 +57,10 @@ impl Gateway {
 
     pub fn client_tls(&self) -> Option<&ClientTls> {
         self.client_tls.as_ref()
+    }
+
+    pub fn upstream_tls(&self) -> Option<&UpstreamTls> {
+        self.upstream_tls.as_ref()
     }
 
     pub fn config(&self) -> &Config {

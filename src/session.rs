@@ -156,7 +156,7 @@ where
     let (broker, broker_addr) = upstream::dial(route, gw).await?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
     let (client_rd, client_wr) = tokio::io::split(client);
-    let (broker_rd, broker_wr) = broker.into_split();
+    let (broker_rd, broker_wr) = tokio::io::split(broker);
     let (tx, rx) = inflight::channel();
     // Two pumps on one task: they share nothing but the in-flight queue, and a session
     // never needs more than one core.

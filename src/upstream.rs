@@ -2,8 +2,14 @@
 //! the configured bootstrap servers, and addresses the cluster itself reported for a node id.
 //! Nothing a client sends can name an address to dial.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_rustls::client::TlsStream;
 
 use crate::gateway::Gateway;
 use crate::route::Route;
@@ -23,7 +29,7 @@ pub enum UpstreamError {
 }
 
 /// Connects to the upstream of a route; returns the stream and the address it reached.
-pub async fn dial(route: Route, gw: &Gateway) -> Result<(TcpStream, String), UpstreamError> {
+pub async fn dial(route: Route, gw: &Gateway) -> Result<(BrokerStream, String), UpstreamError> {
     match route {
         Route::Bootstrap => dial_bootstrap(gw).await,
         Route::Broker(node_id) => {
@@ -44,7 +50,7 @@ pub async fn dial(route: Route, gw: &Gateway) -> Result<(TcpStream, String), Ups
 
 /// Tries the bootstrap servers in turn, starting one further along each time so load and
 /// failures spread across them.
-pub async fn dial_bootstrap(gw: &Gateway) -> Result<(TcpStream, String), UpstreamError> {
+pub async fn dial_bootstrap(gw: &Gateway) -> Result<(BrokerStream, String), UpstreamError> {
     let servers = &gw.config().bootstrap_servers;
     let start = gw.next_bootstrap_index();
     let mut last = UpstreamError::BootstrapUnreachable {
@@ -67,12 +73,86 @@ pub async fn dial_bootstrap(gw: &Gateway) -> Result<(TcpStream, String), Upstrea
     Err(last)
 }
 
-async fn connect(gw: &Gateway, addr: &str) -> Result<TcpStream, String> {
-    let stream = timeout(gw.config().connect_timeout, TcpStream::connect(addr))
+/// TCP, then TLS when `[upstream.tls]` is configured, all within the connect timeout.
+async fn connect(gw: &Gateway, addr: &str) -> Result<BrokerStream, String> {
+    let limit = gw.config().connect_timeout;
+    let dial = async {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        // Kafka requests are small and latency-bound: never let Nagle hold one back.
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        match gw.upstream_tls() {
+            None => Ok(BrokerStream::Plain(tcp)),
+            Some(tls) => tls
+                .connect(tcp, host_of(addr))
+                .await
+                .map(|s| BrokerStream::Tls(Box::new(s)))
+                .map_err(|e| format!("TLS: {e}")),
+        }
+    };
+    timeout(limit, dial)
         .await
-        .map_err(|_| format!("timed out after {:?}", gw.config().connect_timeout))?
-        .map_err(|e| e.to_string())?;
-    // Kafka requests are small and latency-bound: never let Nagle hold one back.
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    Ok(stream)
+        .map_err(|_| format!("timed out after {limit:?}"))?
+}
+
+/// The host part of `host:port`, without IPv6 brackets: the name a broker's certificate
+/// must carry.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// A connection to a broker, plain or TLS.
+pub enum BrokerStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for BrokerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BrokerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            BrokerStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for BrokerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            BrokerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            BrokerStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BrokerStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            BrokerStream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BrokerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            BrokerStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_of_strips_port_and_brackets() {
+        assert_eq!(super::host_of("kafka-0.svc:9093"), "kafka-0.svc");
+        assert_eq!(super::host_of("10.0.0.5:9093"), "10.0.0.5");
+        assert_eq!(super::host_of("[::1]:9093"), "::1");
+    }
 }

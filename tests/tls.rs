@@ -329,3 +329,78 @@ async fn sni_mode_serves_the_whole_cluster_on_one_port() {
         assert!(refused, "{name} was served");
     }
 }
+
+/// Gateway B speaks plain TCP to clients and TLS to gateway A, which fronts the cluster with
+/// TLS as if it were a TLS-only cluster advertising `localhost`.
+async fn chained(
+    pki: &Pki,
+    cluster: &FakeCluster,
+    b_upstream: impl Fn(u16) -> String,
+    verify: bool,
+) -> (Gateway, Gateway, u16) {
+    let a_base = free_port_base(&[1]);
+    let a = Gateway::start(
+        toml::from_str(&pki.toml("")).unwrap(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some("localhost".into()),
+            broker_port_base: Some(a_base),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    let b_base = free_port_base(&[1]);
+    let b = Gateway::start(
+        toml::from_str(&format!(
+            "[upstream.tls]\nca = \"{}\"\nverify_hostname = {verify}\n",
+            pki.dir.join("ca.pem").display()
+        ))
+        .unwrap(),
+        Overrides {
+            bootstrap_servers: vec![b_upstream(a.addr.port())],
+            advertised_host: Some(HOST.into()),
+            broker_port_base: Some(b_base),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    (a, b, b_base)
+}
+
+#[tokio::test]
+async fn upstream_tls_verifies_brokers_and_carries_every_route() {
+    let pki = Pki::new("upstream");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let (_a, b, b_base) = chained(&pki, &cluster, |port| format!("localhost:{port}"), true).await;
+
+    let (raw, response) = metadata(b.addr, 12).await;
+    let brokers: Vec<_> = response
+        .brokers
+        .iter()
+        .map(|x| (x.host.to_string(), x.port))
+        .collect();
+    assert_eq!(brokers, vec![(HOST.to_owned(), i32::from(b_base) + 1)]);
+    assert_absent(&raw, "localhost");
+    // The broker route too goes through TLS, to the address gateway A advertised.
+    let (_, direct) = metadata(("127.0.0.1", b_base + 1), 12).await;
+    assert_eq!(direct.cluster_id.as_deref(), Some("broker-1"));
+}
+
+#[tokio::test]
+async fn upstream_tls_refuses_a_certificate_for_another_name_unless_told_not_to_check() {
+    let pki = Pki::new("hostname");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    // The certificate names localhost, not 127.0.0.1.
+    let (_a, strict, _) = chained(&pki, &cluster, |port| format!("127.0.0.1:{port}"), true).await;
+    let mut client = Client::connect(strict.addr).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+
+    let (_a, lax, _) = chained(&pki, &cluster, |port| format!("127.0.0.1:{port}"), false).await;
+    let (_, response) = metadata(lax.addr, 12).await;
+    assert_eq!(response.brokers.len(), 1);
+}
