@@ -54,6 +54,8 @@ pub struct TlsSettings {
     /// Clients must present a certificate signed by one of these (mutual TLS).
     pub client_ca: Option<PathBuf>,
     pub handshake_timeout: Duration,
+    /// How often the files are checked for a rotation.
+    pub reload_check: Duration,
 }
 
 /// The file as written. Every field is optional so that flags can fill what the file leaves out.
@@ -86,6 +88,7 @@ pub struct TlsSection {
     pub key: Option<PathBuf>,
     pub client_ca: Option<PathBuf>,
     pub handshake_timeout_ms: Option<u64>,
+    pub reload_check_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,6 +189,9 @@ impl Config {
                 client_ca: file.tls.client_ca,
                 handshake_timeout: Duration::from_millis(
                     file.tls.handshake_timeout_ms.unwrap_or(10_000),
+                ),
+                reload_check: Duration::from_millis(
+                    file.tls.reload_check_ms.unwrap_or(2_000).max(50),
                 ),
             }),
             (None, None) => {

@@ -60,6 +60,9 @@ pub async fn run(
         gw.clone(),
     ));
     gw.tasks.spawn(discovery::run(gw.clone()));
+    if gw.client_tls().is_some() {
+        gw.tasks.spawn(tls_reload(gw.clone()));
+    }
 
     shutdown.await;
     tracing::info!(grace = ?gw.config().shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
@@ -72,4 +75,31 @@ pub async fn run(
         tracing::warn!("grace period over; closing the remaining connections");
     }
     Ok(())
+}
+
+/// Picks up rotated client-facing certificates until shutdown.
+async fn tls_reload(gw: std::sync::Arc<Gateway>) {
+    let Some(tls) = gw.client_tls() else { return };
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = gw.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tls.reload_check()) => {}
+        }
+        match tls.reload_if_changed() {
+            Ok(true) => {
+                failing = false;
+                tracing::info!("client TLS certificate reloaded; new connections use it");
+            }
+            Ok(false) => {}
+            // Once per bad state: a rotation may be caught half-written, and is retried.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    "client TLS files changed but cannot be used yet; keeping the old ones: {e}"
+                );
+            }
+            Err(_) => {}
+        }
+    }
 }

@@ -404,3 +404,43 @@ async fn upstream_tls_refuses_a_certificate_for_another_name_unless_told_not_to_
     let (_, response) = metadata(lax.addr, 12).await;
     assert_eq!(response.brokers.len(), 1);
 }
+
+#[tokio::test]
+async fn rotated_certificates_are_used_for_new_connections_and_old_ones_live_on() {
+    let old = Pki::new("rotate-old");
+    let new = Pki::new("rotate-new");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = tls_gateway(
+        &cluster,
+        free_port_base(&[1]),
+        &old.toml("reload_check_ms = 100"),
+    )
+    .await;
+    let mut before = tls_connect(&old.connector(false), gw.addr).await.unwrap();
+    metadata_over(&mut before).await.unwrap();
+
+    // Rotate: the new chain and key (from another CA) replace the files in place.
+    for file in ["server.pem", "server.key"] {
+        std::fs::copy(new.dir.join(file), old.dir.join(file)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut after) = tls_connect(&new.connector(false), gw.addr).await {
+            if metadata_over(&mut after).await.is_ok() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        tls_connect(&old.connector(false), gw.addr).await.is_err(),
+        "new connections still get the old certificate"
+    );
+    // The connection made before the rotation keeps working.
+    let (_, response) = metadata_over(&mut before).await.unwrap();
+    assert_eq!(response.brokers.len(), 1);
+}
