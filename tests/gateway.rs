@@ -438,3 +438,36 @@ async fn shutdown_lets_in_flight_requests_finish() {
     client.expect_closed().await;
     assert!(Client::connect(addr).await.is_err(), "no longer accepting");
 }
+
+#[tokio::test]
+async fn sasl_exchanges_pass_through_byte_for_byte() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let handshake = SaslHandshakeRequest::default()
+        .with_mechanism(kafka_protocol::protocol::StrBytes::from_static_str("PLAIN"));
+    let token = bytes::Bytes::from_static(b"\0alice\0alice-secret");
+    for (handshake_version, authenticate_version) in [(1, 0), (1, 1), (1, 2)] {
+        let mut exchanges = Vec::new();
+        for addr in [cluster.brokers[0].addr, gw.addr] {
+            let mut client = Client::connect(addr).await.unwrap();
+            let (shake, _): (_, SaslHandshakeResponse) = client
+                .call(ApiKey::SaslHandshake, handshake_version, &handshake)
+                .await
+                .unwrap();
+            let (auth, reply): (_, SaslAuthenticateResponse) = client
+                .call(
+                    ApiKey::SaslAuthenticate,
+                    authenticate_version,
+                    &SaslAuthenticateRequest::default().with_auth_bytes(token.clone()),
+                )
+                .await
+                .unwrap();
+            assert_eq!(reply.auth_bytes.len(), token.len());
+            exchanges.push((shake, auth));
+        }
+        assert_eq!(
+            exchanges[0], exchanges[1],
+            "SaslHandshake v{handshake_version} / SaslAuthenticate v{authenticate_version}"
+        );
+    }
+}

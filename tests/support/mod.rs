@@ -212,6 +212,28 @@ async fn serve(
                     .encode(&mut out, version)
                     .unwrap();
             }
+            ApiKey::SaslHandshake => {
+                let request = SaslHandshakeRequest::decode(&mut body, version).unwrap();
+                SaslHandshakeResponse::default()
+                    .with_mechanisms(vec![
+                        request.mechanism,
+                        StrBytes::from_static_str("SCRAM-SHA-256"),
+                    ])
+                    .encode(&mut out, version)
+                    .unwrap();
+            }
+            ApiKey::SaslAuthenticate => {
+                // Answers with the client's bytes reversed: anything the gateway changed
+                // on the way in or out would show.
+                let request = SaslAuthenticateRequest::decode(&mut body, version).unwrap();
+                let mut answer = request.auth_bytes.to_vec();
+                answer.reverse();
+                SaslAuthenticateResponse::default()
+                    .with_auth_bytes(Bytes::from(answer))
+                    .with_session_lifetime_ms(3_600_000)
+                    .encode(&mut out, version)
+                    .unwrap();
+            }
             other => panic!("fake broker got unexpected {other:?}"),
         }
         let size = (out.len() - 4) as i32;
