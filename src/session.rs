@@ -158,8 +158,8 @@ where
     let (client_rd, client_wr) = tokio::io::split(client);
     let (broker_rd, broker_wr) = tokio::io::split(broker);
     let (tx, rx) = inflight::channel();
-    // Two pumps on one task: they share nothing but the in-flight queue, and a session
-    // never needs more than one core.
+    // Two pumps on one task: they share nothing but the in-flight queue and its count, and
+    // a session never needs more than one core.
     let owed = Owed::default();
     tokio::try_join!(
         requests(client_rd, broker_wr, tx, &owed, gw),
