@@ -33,6 +33,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// TLS to the brokers, when configured.
     pub upstream_tls: Option<UpstreamTlsSettings>,
+    /// Where the admin endpoint listens; `None` when turned off.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// How the gateway speaks TLS to brokers.
@@ -71,6 +73,14 @@ pub struct File {
     #[serde(default)]
     pub tls: TlsSection,
     pub sni: Option<SniSection>,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +157,7 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub advertised_host: Option<String>,
     pub broker_port_base: Option<u16>,
+    pub admin_listen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +315,19 @@ impl Config {
                 verify_hostname: section.verify_hostname.unwrap_or(true),
             })
         });
+        // Off unless asked for: two gateways on one host must not fight over a default port.
+        let admin_listen = match flags.admin_listen.or(file.admin.listen).as_deref() {
+            None | Some("off") => None,
+            Some(text) => match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    problems.push(format!(
+                        "admin listen address `{text}` is not IP:PORT or `off`"
+                    ));
+                    None
+                }
+            },
+        };
         let sni = file.sni.map(|s| SniNames {
             domain: s.domain.trim_end_matches('.').to_owned(),
             bootstrap: s.bootstrap.unwrap_or_else(|| "bootstrap".into()),
@@ -366,6 +390,7 @@ impl Config {
             idle_timeout,
             tls,
             upstream_tls,
+            admin_listen,
         })
     }
 

@@ -41,13 +41,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             listen: Some(args.listen),
             advertised_host: None,
             broker_port_base: Some(args.broker_port_base),
+            admin_listen: None,
         },
     )?;
     let bootstrap = kafka_edge::config::advertised_bootstrap(&config);
     tracing::info!(upstream = %upstream, "mock cluster started; its brokers stand in for unreachable internal addresses");
 
-    let listener = super::bind(&config).await?;
-    let gateway = tokio::spawn(super::serve(listener, config));
+    let listeners = super::bind(&config).await?;
+    let gateway = tokio::spawn(super::serve(listeners, config));
     match check(&bootstrap).await {
         Ok(()) => tracing::info!("demo: try `kcat -b {bootstrap} -L`; Ctrl-C stops"),
         Err(e) => tracing::error!("demo check failed: {e:#}"),

@@ -54,6 +54,7 @@ pub async fn run(gw: Arc<Gateway>) {
     loop {
         match refresh(&gw).await {
             Ok(count) => {
+                gw.metrics.set_ready(true);
                 if healthy != Some(true) {
                     tracing::info!(brokers = count, "cluster metadata received");
                 }

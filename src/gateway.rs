@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::listener;
+use crate::metrics::Metrics;
 use crate::rewrite::{AddressBook, Advertised};
 use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
 use crate::tls::{ClientTls, TlsError, UpstreamTls};
@@ -20,6 +21,7 @@ pub struct Gateway {
     client_tls: Option<ClientTls>,
     upstream_tls: Option<UpstreamTls>,
     table: Mutex<BrokerTable>,
+    pub(crate) metrics: Metrics,
     /// Client connections still allowed; each session holds one permit.
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
@@ -45,6 +47,7 @@ impl Gateway {
         Ok(Arc::new_cyclic(|me| Gateway {
             client_tls,
             upstream_tls,
+            metrics: Metrics::default(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             table: Mutex::default(),
@@ -53,6 +56,11 @@ impl Gateway {
             next_bootstrap: AtomicUsize::new(0),
             me: me.clone(),
         }))
+    }
+
+    /// Ready once the cluster has answered a Metadata request, and until shutdown begins.
+    pub fn is_ready(&self) -> bool {
+        self.metrics.is_ready() && !self.shutdown.is_cancelled()
     }
 
     pub fn client_tls(&self) -> Option<&ClientTls> {

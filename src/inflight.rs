@@ -6,6 +6,7 @@
 //! than [`CAPACITY`] requests waits until responses drain it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -24,6 +25,8 @@ pub enum Expect {
         api_key: i16,
         api_version: i16,
         rewrite: Option<Rewrite>,
+        /// When the request's head was read, for the latency histogram.
+        sent: Instant,
     },
     /// An answer the gateway gives itself, sent to the client when its turn comes.
     Local(Bytes),

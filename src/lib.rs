@@ -15,16 +15,19 @@
 //! - [`tls`] terminates client TLS inside each session's task.
 //!
 //! Around it: [`config`] (schema and validation), [`gateway`] (shared state), [`route`]
-//! (address plan and broker table) and [`discovery`] (the gateway's own metadata refresh).
+//! (address plan and broker table), [`discovery`] (the gateway's own metadata refresh), and
+//! [`admin`] with [`metrics`] (health, readiness, Prometheus).
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod discovery;
 pub mod frame;
 pub mod gateway;
 pub mod inflight;
 pub mod listener;
+pub mod metrics;
 pub mod rewrite;
 pub mod route;
 pub mod session;
@@ -37,9 +40,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+
+/// The listeners a caller binds before `run`: clients' bootstrap port, and the admin port.
+pub struct Listeners {
+    pub bootstrap: TcpListener,
+    pub admin: Option<TcpListener>,
+}
 pub use gateway::Gateway;
 
-/// Serves clients on the already-bound bootstrap `listener` until `shutdown` completes, then
+/// Serves clients on the already-bound bootstrap listener (and the admin endpoint on its own,
+/// if given) until `shutdown` completes, then
 /// stops accepting, lets sessions finish their in-flight requests for up to the configured
 /// grace period, and returns.
 ///
@@ -48,17 +58,18 @@ pub use gateway::Gateway;
 ///
 /// Fails before serving anything when the configured TLS files cannot be used.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tls::TlsError> {
     let token = CancellationToken::new();
     let gw = Gateway::new(config, token.clone())?;
-    gw.tasks.spawn(listener::accept(
-        listener,
-        route::Route::Bootstrap,
-        gw.clone(),
-    ));
+    let bootstrap = route::Route::Bootstrap;
+    gw.tasks
+        .spawn(listener::accept(listeners.bootstrap, bootstrap, gw.clone()));
+    if let Some(admin) = listeners.admin {
+        gw.tasks.spawn(admin::serve(admin, gw.clone()));
+    }
     gw.tasks.spawn(discovery::run(gw.clone()));
     if gw.client_tls().is_some() {
         gw.tasks.spawn(tls_reload(gw.clone()));

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use kafka_edge::config::{self, ConfigError, File, Overrides};
-use kafka_edge::Config;
+use kafka_edge::{Config, Listeners};
 
 #[cfg(feature = "demo")]
 mod demo;
@@ -27,6 +27,18 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     run: RunArgs,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Log level or filter (as RUST_LOG, which it overrides): info, debug, kafka_edge=trace...
+    #[arg(long, value_name = "FILTER", global = true)]
+    log_level: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -54,17 +66,25 @@ struct RunArgs {
     /// Broker with node id N is served at port PORT + N.
     #[arg(long, value_name = "PORT")]
     broker_port_base: Option<u16>,
+    /// Where /livez, /readyz and /metrics are served, or `off`.
+    #[arg(long, value_name = "IP:PORT|off")]
+    admin_listen: Option<String>,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = match &cli.log_level {
+        Some(level) => tracing_subscriber::EnvFilter::try_new(level).ok(),
+        None => tracing_subscriber::EnvFilter::try_from_default_env().ok(),
+    }
+    .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,27 +130,38 @@ fn load(args: RunArgs) -> Result<Config, ConfigError> {
             listen: args.listen,
             advertised_host: args.advertised_host,
             broker_port_base: args.broker_port_base,
+            admin_listen: args.admin_listen,
         },
     )
 }
 
 /// Binds the bootstrap port, so that a bind failure is reported before anything runs.
-pub(crate) async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(config.listen)
+pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+    let bootstrap = TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let admin = match config.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for the admin endpoint"))?,
+        ),
+        None => None,
+    };
+    Ok(Listeners { bootstrap, admin })
 }
 
 /// Serves until SIGTERM or SIGINT.
-pub(crate) async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
+pub(crate) async fn serve(listeners: Listeners, config: Config) -> anyhow::Result<()> {
     tracing::info!(
         listen = %config.listen,
         advertised = %config::advertised_bootstrap(&config),
         upstream = %config.bootstrap_servers.join(","),
+        admin = %config.admin_listen.map_or("off".to_owned(), |a| a.to_string()),
         "kafka-edge {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    kafka_edge::run(listener, config, shutdown_signal())
+    kafka_edge::run(listeners, config, shutdown_signal())
         .await
         .context("cannot start client TLS")
 }

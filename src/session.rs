@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::protocol::Message;
@@ -132,28 +132,48 @@ pub async fn serve(
 ) {
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
-        let ended = match gw.client_tls() {
-            None => run(client, route, &gw).await,
+        let (route, ended) = match gw.client_tls() {
+            None => (route, counted(client, route, &gw).await),
             Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
-                Ok((stream, route)) => run(stream, route, &gw).await,
-                Err(e) => Err(SessionError::Tls(e)),
+                Ok((stream, route)) => (route, counted(stream, route, &gw).await),
+                Err(e) => (route, Err(SessionError::Tls(e))),
             },
         };
         match ended {
             Ok(()) => tracing::debug!("session ended"),
             Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
-            Err(e) => tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}"),
+            Err(e) => {
+                gw.metrics.error(e.side());
+                tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}");
+            }
         }
     }
     .instrument(span)
     .await
 }
 
+/// [`run`], counted in the connection metrics by route and by the side that ended it.
+async fn counted<C>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    gw.metrics.connection_opened(route);
+    let ended = run(client, route, gw).await;
+    let side = ended
+        .as_ref()
+        .err()
+        .map_or(Side::Client, SessionError::side);
+    gw.metrics.connection_closed(route, side);
+    ended
+}
+
 async fn run<C>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let (broker, broker_addr) = upstream::dial(route, gw).await?;
+    let (broker, broker_addr) = upstream::dial(route, gw)
+        .await
+        .inspect_err(|_| gw.metrics.connect_failure())?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
     let (client_rd, client_wr) = tokio::io::split(client);
     let (broker_rd, broker_wr) = tokio::io::split(broker);
@@ -286,6 +306,7 @@ async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     )?;
                     let Some(head) = head else { break };
                     let (expect, next) = admit(&head)?;
+                    gw.metrics.request(head.api_key, head.frame_len);
                     if let Some(expect) = expect {
                         owed.add();
                         // Flush before waiting on a full queue: the responses that would
@@ -367,11 +388,12 @@ fn admit(head: &frame::RequestHead) -> Result<(Option<Expect>, Request), Session
             api_version: head.api_version,
         });
     }
-    let expect = head.expects_response().then_some(Expect::Response {
+    let expect = head.expects_response().then(|| Expect::Response {
         correlation_id: head.correlation_id,
         api_key: head.api_key,
         api_version: head.api_version,
         rewrite,
+        sent: Instant::now(),
     });
     Ok((expect, Request::Forward(head.frame_len)))
 }
@@ -413,7 +435,9 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         break;
                     }
                     let original = buf.split_to(len).freeze();
-                    let rewritten = rewrite::response(kind, version, original, gw)?;
+                    let rewritten = rewrite::response(kind, version, original, gw);
+                    gw.metrics.rewrite(kind.api_key() as i16, rewritten.is_ok());
+                    let rewritten = rewritten?;
                     write_within(idle, Side::Client, &mut wr, &rewritten).await?;
                     owed.settle();
                     current = None;
@@ -440,6 +464,7 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                             api_key,
                             api_version,
                             rewrite,
+                            sent,
                         }) => {
                             let head = frame::peek_response(&buf[ready..], config.max_frame_bytes)
                                 .map_err(|source| SessionError::Frame {
@@ -452,6 +477,7 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                     api_key,
                                     api_version,
                                     rewrite,
+                                    sent,
                                 });
                                 break;
                             };
@@ -462,6 +488,7 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                     api_key,
                                 });
                             }
+                            gw.metrics.response(api_key, head.frame_len, sent.elapsed());
                             current = Some(match rewrite {
                                 Some(kind) => Response::Rewrite {
                                     kind,

@@ -471,3 +471,60 @@ async fn sasl_exchanges_pass_through_byte_for_byte() {
         );
     }
 }
+
+#[tokio::test]
+async fn admin_endpoint_reports_health_readiness_and_metrics() {
+    let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let base = free_port_base(&[1, 2]);
+    let gw = gateway(&cluster, base).await;
+    assert_eq!(http_get(gw.admin, "/livez").await.0, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http_get(gw.admin, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    metadata(gw.addr, 12).await;
+    metadata(("127.0.0.1", base + 2), 12).await;
+    let (status, text) = http_get(gw.admin, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "kafka_edge_requests_total{api_key=\"3\",api=\"Metadata\"} 2",
+        "kafka_edge_responses_total{api_key=\"3\",api=\"Metadata\"} 2",
+        "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"ok\"} 2",
+        "kafka_edge_connections_opened_total{route=\"bootstrap\"} 1",
+        "kafka_edge_connections_opened_total{route=\"2\"} 1",
+        "kafka_edge_request_duration_seconds_count{api_key=\"3\",api=\"Metadata\"} 2",
+        "kafka_edge_ready 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert_eq!(http_get(gw.admin, "/nope").await.0, 404);
+}
+
+#[tokio::test]
+async fn not_ready_until_the_cluster_answers() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = Gateway::start(
+        File::default(),
+        Overrides {
+            bootstrap_servers: vec![closed_port.to_string()],
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = http_get(gw.admin, "/readyz").await;
+    assert_eq!((status, body.as_str()), (503, "cluster not reached yet\n"));
+    let (_, text) = http_get(gw.admin, "/metrics").await;
+    assert!(
+        text.contains("kafka_edge_upstream_connect_failures_total"),
+        "{text}"
+    );
+}

@@ -269,7 +269,11 @@ async fn unusable_tls_files_stop_the_gateway_before_it_serves() {
         },
     )
     .unwrap();
-    let err = kafka_edge::run(listener, config, std::future::pending())
+    let listeners = kafka_edge::Listeners {
+        bootstrap: listener,
+        admin: None,
+    };
+    let err = kafka_edge::run(listeners, config, std::future::pending())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");

@@ -368,6 +368,8 @@ pub fn free_port_base(node_ids: &[i32]) -> u16 {
 /// A gateway running in this process; stops when dropped.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The admin endpoint (/livez, /readyz, /metrics).
+    pub admin: SocketAddr,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     pub task: Option<tokio::task::JoinHandle<Result<(), kafka_edge::tls::TlsError>>>,
@@ -377,6 +379,8 @@ impl Gateway {
     pub async fn start(file: File, overrides: Overrides, listen_ip: &str) -> Gateway {
         let listener = TcpListener::bind((listen_ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = admin_listener.local_addr().unwrap();
         let config = Config::resolve(
             file,
             Overrides {
@@ -386,11 +390,16 @@ impl Gateway {
         )
         .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(kafka_edge::run(listener, config.clone(), async move {
+        let listeners = kafka_edge::Listeners {
+            bootstrap: listener,
+            admin: Some(admin_listener),
+        };
+        let task = tokio::spawn(kafka_edge::run(listeners, config.clone(), async move {
             let _ = stopped.await;
         }));
         Gateway {
             addr,
+            admin,
             config,
             stop: Some(stop),
             task: Some(task),
@@ -431,6 +440,30 @@ impl Drop for Gateway {
             let _ = stop.send(());
         }
     }
+}
+
+/// GETs `path` from an admin endpoint; returns the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// A raw Kafka client: sends typed requests, returns raw and decoded responses.

@@ -1,0 +1,396 @@
+//! Counters the data path bumps and the admin endpoint renders in the Prometheus text format.
+//!
+//! Per-request figures live in fixed arrays indexed by API key, so the hot path touches one
+//! atomic and takes no lock; per-route figures change only when connections open and close,
+//! and sit behind a mutex. Labels stay low-cardinality: API keys, node ids, sides.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+
+use crate::route::Route;
+use crate::session::Side;
+
+/// API keys below this get their own series; higher (vendor) keys share one.
+const KEYS: usize = 128;
+/// Upper bounds of the request latency histogram, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct PerRoute {
+    opened: u64,
+    active: i64,
+    /// Closed connections by the side that ended them.
+    closed: BTreeMap<&'static str, u64>,
+}
+
+struct PerKey {
+    requests: AtomicU64,
+    responses: AtomicU64,
+    /// Cumulative counts per bucket, then the +Inf count.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    latency_micros: AtomicU64,
+}
+
+impl Default for PerKey {
+    fn default() -> PerKey {
+        PerKey {
+            requests: AtomicU64::new(0),
+            responses: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+pub struct Metrics {
+    routes: Mutex<BTreeMap<String, PerRoute>>,
+    keys: Vec<PerKey>,
+    bytes_to_broker: AtomicU64,
+    bytes_to_client: AtomicU64,
+    rewrites_ok: Vec<AtomicU64>,
+    rewrites_failed: Vec<AtomicU64>,
+    errors: [AtomicU64; 3],
+    connect_failures: AtomicU64,
+    ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            routes: Mutex::default(),
+            keys: (0..=KEYS).map(|_| PerKey::default()).collect(),
+            bytes_to_broker: AtomicU64::new(0),
+            bytes_to_client: AtomicU64::new(0),
+            rewrites_ok: (0..=KEYS).map(|_| AtomicU64::new(0)).collect(),
+            rewrites_failed: (0..=KEYS).map(|_| AtomicU64::new(0)).collect(),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            connect_failures: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+fn slot(api_key: i16) -> usize {
+    usize::try_from(api_key).map_or(KEYS, |k| k.min(KEYS))
+}
+
+fn route_label(route: Route) -> String {
+    match route {
+        Route::Bootstrap => "bootstrap".to_owned(),
+        Route::Broker(id) => id.to_string(),
+    }
+}
+
+fn side_label(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Broker => "broker",
+        Side::Gateway => "gateway",
+    }
+}
+
+impl Metrics {
+    pub fn connection_opened(&self, route: Route) {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = routes.entry(route_label(route)).or_default();
+        entry.opened += 1;
+        entry.active += 1;
+    }
+
+    /// A connection ended; `side` is whose doing it was (the client for a clean hang-up).
+    pub fn connection_closed(&self, route: Route, side: Side) {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = routes.entry(route_label(route)).or_default();
+        entry.active -= 1;
+        *entry.closed.entry(side_label(side)).or_default() += 1;
+    }
+
+    pub fn request(&self, api_key: i16, bytes: usize) {
+        self.keys[slot(api_key)]
+            .requests
+            .fetch_add(1, Ordering::Relaxed);
+        self.bytes_to_broker
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A response began; `waited` is the time since its request was read.
+    pub fn response(&self, api_key: i16, bytes: usize, waited: Duration) {
+        let key = &self.keys[slot(api_key)];
+        key.responses.fetch_add(1, Ordering::Relaxed);
+        let seconds = waited.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BUCKETS.len());
+        key.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        key.latency_micros
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+        self.bytes_to_client
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn rewrite(&self, api_key: i16, ok: bool) {
+        let counters = if ok {
+            &self.rewrites_ok
+        } else {
+            &self.rewrites_failed
+        };
+        counters[slot(api_key)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn error(&self, side: Side) {
+        let index = match side {
+            Side::Client => 0,
+            Side::Broker => 1,
+            Side::Gateway => 2,
+        };
+        self.errors[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connect_failure(&self) {
+        self.connect_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let key_label = |slot: usize| match i16::try_from(slot).ok().filter(|_| slot < KEYS) {
+            Some(key) => match ApiKey::try_from(key) {
+                Ok(api) => format!("api_key=\"{key}\",api=\"{api:?}\""),
+                Err(_) => format!("api_key=\"{key}\",api=\"unknown\""),
+            },
+            None => "api_key=\"other\",api=\"unknown\"".to_owned(),
+        };
+
+        header(
+            &mut out,
+            "kafka_edge_build_info",
+            "gauge",
+            "Build of this kafka-edge.",
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        header(
+            &mut out,
+            "kafka_edge_ready",
+            "gauge",
+            "1 once the cluster answered a Metadata request and while not draining.",
+        );
+        let _ = writeln!(out, "kafka_edge_ready {}", u8::from(self.is_ready()));
+
+        {
+            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            header(
+                &mut out,
+                "kafka_edge_connections_opened_total",
+                "counter",
+                "Client connections accepted, by route.",
+            );
+            for (route, r) in routes.iter() {
+                let _ = writeln!(
+                    out,
+                    "kafka_edge_connections_opened_total{{route=\"{route}\"}} {}",
+                    r.opened
+                );
+            }
+            header(
+                &mut out,
+                "kafka_edge_connections_active",
+                "gauge",
+                "Client connections open now, by route.",
+            );
+            for (route, r) in routes.iter() {
+                let _ = writeln!(
+                    out,
+                    "kafka_edge_connections_active{{route=\"{route}\"}} {}",
+                    r.active
+                );
+            }
+            header(
+                &mut out,
+                "kafka_edge_connections_closed_total",
+                "counter",
+                "Client connections closed, by route and the side that ended them.",
+            );
+            for (route, r) in routes.iter() {
+                for (side, n) in &r.closed {
+                    let _ = writeln!(out, "kafka_edge_connections_closed_total{{route=\"{route}\",side=\"{side}\"}} {n}");
+                }
+            }
+        }
+
+        header(
+            &mut out,
+            "kafka_edge_requests_total",
+            "counter",
+            "Requests relayed to brokers, by API.",
+        );
+        header(
+            &mut out,
+            "kafka_edge_responses_total",
+            "counter",
+            "Responses relayed to clients, by API.",
+        );
+        header(
+            &mut out,
+            "kafka_edge_request_duration_seconds",
+            "histogram",
+            "Time from a request's head to its response's head, by API.",
+        );
+        for (slot, key) in self.keys.iter().enumerate() {
+            let requests = load(&key.requests);
+            if requests == 0 {
+                continue;
+            }
+            let label = key_label(slot);
+            let _ = writeln!(out, "kafka_edge_requests_total{{{label}}} {requests}");
+            let _ = writeln!(
+                out,
+                "kafka_edge_responses_total{{{label}}} {}",
+                load(&key.responses)
+            );
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += load(&key.buckets[i]);
+                let _ = writeln!(out, "kafka_edge_request_duration_seconds_bucket{{{label},le=\"{bound}\"}} {cumulative}");
+            }
+            cumulative += load(&key.buckets[BUCKETS.len()]);
+            let _ = writeln!(
+                out,
+                "kafka_edge_request_duration_seconds_bucket{{{label},le=\"+Inf\"}} {cumulative}"
+            );
+            let _ = writeln!(
+                out,
+                "kafka_edge_request_duration_seconds_sum{{{label}}} {}",
+                load(&key.latency_micros) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "kafka_edge_request_duration_seconds_count{{{label}}} {cumulative}"
+            );
+        }
+
+        header(
+            &mut out,
+            "kafka_edge_bytes_total",
+            "counter",
+            "Bytes relayed, by direction.",
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_bytes_total{{direction=\"to_broker\"}} {}",
+            load(&self.bytes_to_broker)
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_bytes_total{{direction=\"to_client\"}} {}",
+            load(&self.bytes_to_client)
+        );
+
+        header(
+            &mut out,
+            "kafka_edge_rewrites_total",
+            "counter",
+            "Responses whose broker addresses were rewritten, by API and result.",
+        );
+        for slot in 0..=KEYS {
+            for (result, counters) in [("ok", &self.rewrites_ok), ("error", &self.rewrites_failed)]
+            {
+                let n = load(&counters[slot]);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "kafka_edge_rewrites_total{{{},result=\"{result}\"}} {n}",
+                        key_label(slot)
+                    );
+                }
+            }
+        }
+
+        header(
+            &mut out,
+            "kafka_edge_errors_total",
+            "counter",
+            "Connections closed on an error, by the side at fault.",
+        );
+        for (side, counter) in ["client", "broker", "gateway"].iter().zip(&self.errors) {
+            let _ = writeln!(
+                out,
+                "kafka_edge_errors_total{{side=\"{side}\"}} {}",
+                load(counter)
+            );
+        }
+        header(
+            &mut out,
+            "kafka_edge_upstream_connect_failures_total",
+            "counter",
+            "Broker connections that could not be made.",
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_upstream_connect_failures_total {}",
+            load(&self.connect_failures)
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_what_was_counted() {
+        let m = Metrics::default();
+        m.connection_opened(Route::Bootstrap);
+        m.connection_opened(Route::Broker(3));
+        m.connection_closed(Route::Broker(3), Side::Client);
+        m.request(3, 100);
+        m.response(3, 4000, Duration::from_micros(700));
+        m.rewrite(3, true);
+        m.request(31000, 10);
+        m.error(Side::Broker);
+        m.set_ready(true);
+        let text = m.render();
+        for line in [
+            "kafka_edge_ready 1",
+            "kafka_edge_connections_opened_total{route=\"bootstrap\"} 1",
+            "kafka_edge_connections_active{route=\"3\"} 0",
+            "kafka_edge_connections_closed_total{route=\"3\",side=\"client\"} 1",
+            "kafka_edge_requests_total{api_key=\"3\",api=\"Metadata\"} 1",
+            "kafka_edge_request_duration_seconds_bucket{api_key=\"3\",api=\"Metadata\",le=\"0.0005\"} 0",
+            "kafka_edge_request_duration_seconds_bucket{api_key=\"3\",api=\"Metadata\",le=\"0.001\"} 1",
+            "kafka_edge_request_duration_seconds_count{api_key=\"3\",api=\"Metadata\"} 1",
+            "kafka_edge_requests_total{api_key=\"other\",api=\"unknown\"} 1",
+            "kafka_edge_bytes_total{direction=\"to_client\"} 4000",
+            "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"ok\"} 1",
+            "kafka_edge_errors_total{side=\"broker\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+}
