@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::frame;
 use crate::gateway::Gateway;
+use crate::rewrite::metadata::{self, ClusterView};
 use crate::rewrite::AddressBook;
 use crate::route::RouteError;
 use crate::upstream::{self, UpstreamError};
@@ -77,56 +76,48 @@ pub async fn run(gw: Arc<Gateway>) {
 
 /// Asks one bootstrap server for the broker list and learns every broker in it.
 pub async fn refresh(gw: &Gateway) -> Result<usize, DiscoveryError> {
+    let view = fetch(gw).await?;
+    for (node_id, host, port) in &view.brokers {
+        gw.learn(*node_id, host, *port)?;
+    }
+    Ok(view.brokers.len())
+}
+
+/// The cluster's own answer to a Metadata request for brokers only, from one bootstrap
+/// server. Read with the rewrite's bounds-checked walk: nothing is allocated from a count the
+/// broker sent before its bytes are there.
+pub async fn fetch(gw: &Gateway) -> Result<ClusterView, DiscoveryError> {
     let (mut stream, addr) = upstream::dial_bootstrap(gw).await?;
+    let io = |source| DiscoveryError::Io {
+        addr: addr.clone(),
+        source,
+    };
     let exchange = async {
-        stream
-            .write_all(&request())
-            .await
-            .map_err(|source| DiscoveryError::Io {
-                addr: addr.clone(),
-                source,
-            })?;
+        stream.write_all(&request()).await.map_err(io)?;
+        stream.flush().await.map_err(io)?;
         let mut size = [0u8; 4];
-        stream
-            .read_exact(&mut size)
-            .await
-            .map_err(|source| DiscoveryError::Io {
-                addr: addr.clone(),
-                source,
-            })?;
+        stream.read_exact(&mut size).await.map_err(io)?;
         let len = frame::frame_len(&size, gw.config().max_frame_bytes)
             .map_err(|source| DiscoveryError::Frame {
                 addr: addr.clone(),
                 source,
             })?
             .unwrap_or(frame::SIZE_PREFIX);
-        let mut body = vec![0u8; len - frame::SIZE_PREFIX];
+        let mut whole = vec![0u8; len];
+        whole[..frame::SIZE_PREFIX].copy_from_slice(&size);
         stream
-            .read_exact(&mut body)
+            .read_exact(&mut whole[frame::SIZE_PREFIX..])
             .await
-            .map_err(|source| DiscoveryError::Io {
-                addr: addr.clone(),
-                source,
-            })?;
-        Ok::<_, DiscoveryError>(Bytes::from(body))
+            .map_err(io)?;
+        Ok::<_, DiscoveryError>(Bytes::from(whole))
     };
-    let mut body = tokio::time::timeout(REPLY_TIMEOUT, exchange)
+    let whole = tokio::time::timeout(REPLY_TIMEOUT, exchange)
         .await
         .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })??;
-    let decode_error = |e: anyhow::Error| DiscoveryError::Decode {
-        addr: addr.clone(),
-        reason: format!("{e:#}"),
-    };
-    ResponseHeader::decode(
-        &mut body,
-        ApiKey::Metadata.response_header_version(METADATA_VERSION),
-    )
-    .map_err(decode_error)?;
-    let metadata = MetadataResponse::decode(&mut body, METADATA_VERSION).map_err(decode_error)?;
-    for broker in &metadata.brokers {
-        gw.learn(broker.node_id.0, &broker.host, broker.port)?;
-    }
-    Ok(metadata.brokers.len())
+    metadata::view(&whole, METADATA_VERSION).map_err(|e| DiscoveryError::Decode {
+        addr,
+        reason: e.to_string(),
+    })
 }
 
 fn request() -> Bytes {

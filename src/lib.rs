@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod diagnose;
 pub mod discovery;
 pub mod frame;
 pub mod gateway;

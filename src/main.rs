@@ -43,6 +43,10 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Ask the cluster for its brokers and API versions the way the gateway would, check
+    /// each broker can be reached from here, and print the map clients would get. Exits
+    /// non-zero when the cluster cannot be read or a broker cannot be served or reached.
+    Diagnose(RunArgs),
     /// Start an in-process mock Kafka cluster (librdkafka's) behind the gateway and show a
     /// client producing and consuming through it. Needs nothing else installed.
     #[cfg(feature = "demo")]
@@ -96,6 +100,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Some(Command::Diagnose(args)) => match load(args) {
+            Ok(config) => runtime.block_on(diagnose(config)),
+            Err(e) => {
+                eprintln!("kafka-edge: invalid configuration: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
         #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => runtime.block_on(demo::run(args)),
         None => match load(cli.run) {
@@ -133,6 +144,19 @@ fn load(args: RunArgs) -> Result<Config, ConfigError> {
             admin_listen: args.admin_listen,
         },
     )
+}
+
+/// Prints the diagnosis; fails when anything in it would stop clients.
+async fn diagnose(config: Config) -> anyhow::Result<()> {
+    let report = kafka_edge::diagnose::diagnose(config)
+        .await
+        .context("diagnose")?;
+    print!("{report}");
+    anyhow::ensure!(
+        report.healthy(),
+        "some brokers cannot be served or reached (see above)"
+    );
+    Ok(())
 }
 
 /// Binds the bootstrap port, so that a bind failure is reported before anything runs.

@@ -73,6 +73,11 @@ pub async fn dial_bootstrap(gw: &Gateway) -> Result<(BrokerStream, String), Upst
     Err(last)
 }
 
+/// Whether a broker address can be reached from here (TCP, and TLS when configured).
+pub async fn probe(gw: &Gateway, addr: &str) -> Result<(), String> {
+    connect(gw, addr).await.map(drop)
+}
+
 /// TCP, then TLS when `[upstream.tls]` is configured, all within the connect timeout.
 async fn connect(gw: &Gateway, addr: &str) -> Result<BrokerStream, String> {
     let limit = gw.config().connect_timeout;

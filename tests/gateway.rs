@@ -528,3 +528,55 @@ async fn not_ready_until_the_cluster_answers() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn diagnose_reports_the_map_clients_would_get() {
+    let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let config = kafka_edge::Config::resolve(
+        File::default(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some(HOST.into()),
+            broker_port_base: Some(30000),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let report = kafka_edge::diagnose::diagnose(config).await.unwrap();
+    assert!(report.healthy());
+    assert_eq!(report.cluster_id.as_deref(), Some("broker-1"));
+    let lines: Vec<_> = report
+        .brokers
+        .iter()
+        .map(|b| (b.node_id, b.advertised.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(1, format!("{HOST}:30001")), (2, format!("{HOST}:30002"))]
+    );
+    let offered = report.api_versions.as_ref().unwrap();
+    assert!(
+        offered.contains(&(0, 3, 9)) && !offered.iter().any(|r| r.0 == 52),
+        "{offered:?}"
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!("bootstrap.servers={HOST}:9092")),
+        "{text}"
+    );
+
+    // A node the plan cannot serve makes the diagnosis unhealthy, and says why.
+    let mut cluster = cluster;
+    cluster.add(70000, "far", Quirk::None).await;
+    let config = kafka_edge::Config::resolve(
+        File::default(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let report = kafka_edge::diagnose::diagnose(config).await.unwrap();
+    assert!(!report.healthy());
+    assert!(report.to_string().contains("NOT SERVED"));
+}

@@ -147,6 +147,20 @@ pub fn rewrite(frame: &Bytes, version: i16) -> Result<Bytes, WireError> {
     Ok(walk.finish())
 }
 
+/// The ranges the gateway offers, from a broker's ApiVersions v0 response frame.
+pub fn offered(frame: &Bytes) -> Result<Vec<(i16, i16, i16)>, WireError> {
+    let mut walk = Walk::new(frame, 0, false)?;
+    walk.i16()?; // error code
+    let mut ranges = Vec::new();
+    for _ in 0..walk.array()? {
+        let (key, min, max) = (walk.i16()?, walk.i16()?, walk.i16()?);
+        if let Some((min, max)) = capped(key, min, max) {
+            ranges.push((key, min, max));
+        }
+    }
+    Ok(ranges)
+}
+
 /// A broker's UNSUPPORTED_VERSION answer to ApiVersions, read as far as it can be: the
 /// correlation id, and the highest ApiVersions version to offer the client instead.
 ///

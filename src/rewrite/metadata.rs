@@ -1,7 +1,13 @@
 //! Metadata (key 3): the broker list every client bootstraps from.
 
+use std::cell::RefCell;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+
 use super::wire::Walk;
-use super::{learn_node, AddressBook, Failure};
+use super::{learn_node, AddressBook, Advertised, Failure, RewriteError};
+use crate::route::RouteError;
 
 /// Rewrites the broker list, which comes first. What follows (cluster id, controller id,
 /// topics) names no address and is copied as it is.
@@ -22,6 +28,61 @@ pub(super) fn rewrite(
         walk.flexible_tags()?;
     }
     Ok(())
+}
+
+/// What a Metadata response says about the cluster itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterView {
+    pub cluster_id: Option<String>,
+    /// `(node id, host, port)` as the cluster advertises them.
+    pub brokers: Vec<(i32, String, i32)>,
+}
+
+/// Reads the brokers and cluster id of a whole Metadata response frame (v2 and later carry
+/// a cluster id), with the same bounds-checked walk the rewrite uses.
+pub fn view(frame: &Bytes, version: i16) -> Result<ClusterView, RewriteError> {
+    let failed = |reason: String| RewriteError::Decode {
+        api: ApiKey::Metadata,
+        version,
+        reason,
+    };
+    let header_version = ApiKey::Metadata.response_header_version(version);
+    let mut walk =
+        Walk::new(frame, header_version, header_version >= 1).map_err(|e| failed(e.to_string()))?;
+    let seen = Collect::default();
+    rewrite(&mut walk, version, &seen).map_err(|e| match e {
+        Failure::Wire(e) => failed(e.to_string()),
+        Failure::Route(e) => RewriteError::Route(e),
+    })?;
+    let cluster_id = if version >= 2 {
+        walk.string()
+            .map_err(|e| failed(e.to_string()))?
+            .map(|id| String::from_utf8_lossy(id).into_owned())
+    } else {
+        None
+    };
+    Ok(ClusterView {
+        cluster_id,
+        brokers: seen.0.into_inner(),
+    })
+}
+
+/// An address book that only writes down what it is told.
+#[derive(Default)]
+struct Collect(RefCell<Vec<(i32, String, i32)>>);
+
+impl AddressBook for Collect {
+    fn learn(&self, node_id: i32, host: &str, port: i32) -> Result<Advertised, RouteError> {
+        self.0.borrow_mut().push((node_id, host.to_owned(), port));
+        self.planned(node_id)
+    }
+
+    fn planned(&self, _node_id: i32) -> Result<Advertised, RouteError> {
+        Ok(Advertised {
+            host: kafka_protocol::protocol::StrBytes::from_static_str(""),
+            port: 0,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -77,6 +138,30 @@ mod tests {
             assert_eq!(
                 book.learned.borrow().get(&2),
                 Some(&("kafka-2.kafka.svc.cluster.local".to_owned(), 9093))
+            );
+        }
+    }
+
+    #[test]
+    fn view_reads_brokers_and_cluster_id() {
+        for version in [1, 4, 9, 12] {
+            let frame = frame(
+                kafka_protocol::messages::ApiKey::Metadata,
+                version,
+                1,
+                &upstream(),
+            );
+            let view = super::view(&frame, version).unwrap();
+            assert_eq!(
+                view.cluster_id.as_deref(),
+                (version >= 2).then_some("cluster-x")
+            );
+            assert_eq!(
+                view.brokers,
+                vec![
+                    (1, "10.1.2.3".to_owned(), 9092),
+                    (2, "kafka-2.kafka.svc.cluster.local".to_owned(), 9093)
+                ]
             );
         }
     }

@@ -9,9 +9,9 @@ pub mod api_versions;
 mod describe_cluster;
 mod describe_quorum;
 mod find_coordinator;
-mod metadata;
+pub mod metadata;
 mod share;
-mod wire;
+pub mod wire;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;

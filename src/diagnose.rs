@@ -1,0 +1,176 @@
+//! `kafka-edge diagnose`: what the gateway would do with this configuration, seen from here.
+//! It asks the cluster for its brokers and API versions the way the gateway does, checks
+//! that each broker answers, and prints the map clients would be given, without serving.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::discovery::{self, DiscoveryError};
+use crate::frame;
+use crate::gateway::Gateway;
+use crate::rewrite::api_versions;
+use crate::route::host_port;
+use crate::tls::TlsError;
+use crate::upstream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot read the cluster's metadata")]
+    Metadata(#[from] DiscoveryError),
+}
+
+/// One broker as the cluster reports it and as clients would see it.
+#[derive(Debug)]
+pub struct BrokerLine {
+    pub node_id: i32,
+    pub upstream: String,
+    /// Where clients would be sent, or why this node cannot be served.
+    pub advertised: Result<String, String>,
+    /// Whether the gateway can connect to it from here.
+    pub reachable: Result<(), String>,
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub cluster_id: Option<String>,
+    pub brokers: Vec<BrokerLine>,
+    /// `(api key, min, max)` the gateway would offer, or why they could not be read.
+    pub api_versions: Result<Vec<(i16, i16, i16)>, String>,
+    pub bootstrap: String,
+    pub tls: bool,
+}
+
+impl Report {
+    /// Whether every broker can be served and reached.
+    pub fn healthy(&self) -> bool {
+        self.brokers
+            .iter()
+            .all(|b| b.advertised.is_ok() && b.reachable.is_ok())
+    }
+}
+
+pub async fn diagnose(config: Config) -> Result<Report, DiagnoseError> {
+    let tls = config.tls.is_some();
+    let bootstrap = config.plan.bootstrap_address();
+    let gw = Gateway::new(config, CancellationToken::new())?;
+    let view = discovery::fetch(&gw).await?;
+    let mut brokers = Vec::new();
+    for (node_id, host, port) in view.brokers {
+        let upstream = host_port(&host, port);
+        brokers.push(BrokerLine {
+            node_id,
+            advertised: gw
+                .config()
+                .plan
+                .advertise(node_id)
+                .map(|(host, port)| host_port(&host, port))
+                .map_err(|e| e.to_string()),
+            reachable: upstream::probe(&gw, &upstream).await,
+            upstream,
+        });
+    }
+    brokers.sort_by_key(|b| b.node_id);
+    Ok(Report {
+        cluster_id: view.cluster_id,
+        brokers,
+        api_versions: api_versions(&gw).await,
+        bootstrap,
+        tls,
+    })
+}
+
+/// ApiVersions v0 from a bootstrap server, narrowed to what the gateway offers.
+async fn api_versions(gw: &Gateway) -> Result<Vec<(i16, i16, i16)>, String> {
+    let (mut stream, _) = upstream::dial_bootstrap(gw)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut request = BytesMut::new();
+    request.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(0)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("kafka-edge-diagnose")))
+        .encode(&mut request, 1)
+        .and_then(|_| ApiVersionsRequest::default().encode(&mut request, 0))
+        .map_err(|e| e.to_string())?;
+    let size = (request.len() - frame::SIZE_PREFIX) as i32;
+    request[..frame::SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+    let exchange = async {
+        stream.write_all(&request).await?;
+        stream.flush().await?;
+        let size = stream.read_i32().await?;
+        let mut whole =
+            vec![0u8; frame::SIZE_PREFIX + usize::try_from(size).unwrap_or(0).min(1 << 20)];
+        whole[..frame::SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+        stream.read_exact(&mut whole[frame::SIZE_PREFIX..]).await?;
+        Ok::<_, std::io::Error>(Bytes::from(whole))
+    };
+    let whole = tokio::time::timeout(gw.config().connect_timeout * 2, exchange)
+        .await
+        .map_err(|_| "no answer".to_owned())?
+        .map_err(|e| e.to_string())?;
+    api_versions::offered(&whole).map_err(|e| e.to_string())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "cluster id: {}",
+            self.cluster_id.as_deref().unwrap_or("(not reported)")
+        )?;
+        writeln!(f, "\nbrokers:")?;
+        writeln!(
+            f,
+            "  {:>8}  {:<32} {:<36} reachable from here",
+            "node id", "upstream", "clients are told"
+        )?;
+        for b in &self.brokers {
+            let advertised = match &b.advertised {
+                Ok(a) => a.clone(),
+                Err(e) => format!("NOT SERVED: {e}"),
+            };
+            let reachable = match &b.reachable {
+                Ok(()) => "yes".to_owned(),
+                Err(e) => format!("NO: {e}"),
+            };
+            writeln!(
+                f,
+                "  {:>8}  {:<32} {:<36} {reachable}",
+                b.node_id, b.upstream, advertised
+            )?;
+        }
+        writeln!(
+            f,
+            "\nAPI versions offered to clients (broker's range, capped by the gateway):"
+        )?;
+        match &self.api_versions {
+            Ok(ranges) => {
+                for (key, min, max) in ranges {
+                    let name = ApiKey::try_from(*key)
+                        .map_or_else(|_| "unknown".to_owned(), |k| format!("{k:?}"));
+                    writeln!(f, "  {key:>5} {name:<32} {min}-{max}")?;
+                }
+            }
+            Err(e) => writeln!(f, "  could not be read: {e}")?,
+        }
+        writeln!(f, "\nclient configuration:")?;
+        writeln!(f, "  bootstrap.servers={}", self.bootstrap)?;
+        if self.tls {
+            writeln!(f, "  security.protocol=SSL")?;
+            writeln!(f, "  ssl.ca.location=<the CA that signed tls.cert>")?;
+        } else {
+            writeln!(f, "  security.protocol=PLAINTEXT")?;
+        }
+        Ok(())
+    }
+}
