@@ -35,6 +35,8 @@ pub struct Config {
     pub upstream_tls: Option<UpstreamTlsSettings>,
     /// Where the admin endpoint listens; `None` when turned off.
     pub admin_listen: Option<SocketAddr>,
+    /// Whether client connections start with a PROXY protocol header.
+    pub proxy_protocol: crate::proxy_protocol::Mode,
 }
 
 /// How the gateway speaks TLS to brokers.
@@ -111,6 +113,7 @@ pub struct GatewaySection {
     pub max_frame_bytes: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    pub proxy_protocol: Option<crate::proxy_protocol::Mode>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -391,6 +394,7 @@ impl Config {
             tls,
             upstream_tls,
             admin_listen,
+            proxy_protocol: g.proxy_protocol.unwrap_or_default(),
         })
     }
 

@@ -29,6 +29,7 @@ pub mod gateway;
 pub mod inflight;
 pub mod listener;
 pub mod metrics;
+pub mod proxy_protocol;
 pub mod rewrite;
 pub mod route;
 pub mod session;

@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::frame::{self, FrameError};
 use crate::gateway::Gateway;
 use crate::inflight::{self, Expect, Owed};
+use crate::proxy_protocol;
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::route::Route;
 use crate::tls::TlsError;
@@ -120,16 +121,33 @@ fn io_error(side: Side) -> impl FnOnce(io::Error) -> SessionError {
     move |source| SessionError::Io { side, source }
 }
 
+/// How long a PROXY protocol header may take to arrive.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs one client connection to completion and logs how it ended. With client TLS on, the
 /// handshake happens here, in the connection's own task and under its own timeout, so a
 /// slow handshake holds up no one else; in SNI mode it also decides the route.
 pub async fn serve(
-    client: TcpStream,
+    mut client: TcpStream,
     peer: SocketAddr,
     route: Route,
     gw: Arc<Gateway>,
     _permit: OwnedSemaphorePermit,
 ) {
+    // Behind a load balancer, the real client is in the PROXY header, not the socket.
+    let header = proxy_protocol::read_header(&mut client, gw.config().proxy_protocol);
+    let peer = match tokio::time::timeout(HEADER_TIMEOUT, header).await {
+        Ok(Ok(real)) => real.unwrap_or(peer),
+        Ok(Err(e)) => {
+            gw.metrics.error(Side::Client);
+            tracing::warn!(client.addr = %peer, %route, side = "client", "closing connection: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client.addr = %peer, %route, "no PROXY protocol header within {HEADER_TIMEOUT:?}");
+            return;
+        }
+    };
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {

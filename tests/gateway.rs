@@ -580,3 +580,67 @@ async fn diagnose_reports_the_map_clients_would_get() {
     assert!(!report.healthy());
     assert!(report.to_string().contains("NOT SERVED"));
 }
+
+async fn proxied_gateway(cluster: &FakeCluster, mode: &str) -> Gateway {
+    Gateway::start(
+        toml::from_str(&format!("[gateway]\nproxy_protocol = \"{mode}\"")).unwrap(),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            advertised_host: Some(HOST.into()),
+            broker_port_base: Some(free_port_base(&[1])),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await
+}
+
+/// A version 2 PROXY header for a TCP over IPv4 client.
+fn proxy_v2(client: [u8; 4], port: u16) -> Vec<u8> {
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    header.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    header.extend_from_slice(&client);
+    header.extend_from_slice(&[10, 0, 0, 1]);
+    header.extend_from_slice(&port.to_be_bytes());
+    header.extend_from_slice(&9092u16.to_be_bytes());
+    header
+}
+
+#[tokio::test]
+async fn proxy_protocol_headers_are_consumed_and_required_when_asked() {
+    use tokio::io::AsyncWriteExt;
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let required = proxied_gateway(&cluster, "required").await;
+    for header in [
+        b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 9092\r\n".to_vec(),
+        proxy_v2([198, 51, 100, 9], 40000),
+    ] {
+        let mut client = Client::connect(required.addr).await.unwrap();
+        client.stream.write_all(&header).await.unwrap();
+        let (_, r): (_, MetadataResponse) = client
+            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(r.brokers.len(), 1);
+    }
+    let mut bare = Client::connect(required.addr).await.unwrap();
+    bare.send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    bare.expect_closed().await;
+
+    // Optional: with or without a header, and no byte of a headerless client is lost.
+    let optional = proxied_gateway(&cluster, "optional").await;
+    let (_, r) = metadata(optional.addr, 12).await;
+    assert_eq!(r.brokers.len(), 1);
+    let mut client = Client::connect(optional.addr).await.unwrap();
+    client
+        .stream
+        .write_all(&proxy_v2([192, 0, 2, 1], 1234))
+        .await
+        .unwrap();
+    let (_, r): (_, MetadataResponse) = client
+        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(r.brokers.len(), 1);
+}

@@ -283,3 +283,25 @@ async fn ports_of_unreported_nodes_are_closed() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_name_the_client_from_the_proxy_header() {
+    let (_cluster, gw) = cluster_and_gateway(Quirk::None, "proxy_protocol = \"required\"").await;
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    client
+        .stream
+        .write_all(b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 9092\r\n")
+        .await
+        .unwrap();
+    client
+        .stream
+        .write_all(&(-7i32).to_be_bytes())
+        .await
+        .unwrap();
+    client.expect_closed().await;
+    gw.expect_log("client.addr=203.0.113.7:51234");
+    let mut bare = Client::connect(gw.addr.as_str()).await.unwrap();
+    bare.send_bare(ApiKey::ApiVersions as i16, 3).await;
+    bare.expect_closed().await;
+    gw.expect_log("no PROXY protocol header, and the listener requires one");
+}
