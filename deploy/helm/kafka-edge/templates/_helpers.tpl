@@ -1,0 +1,181 @@
+{{/* Names and labels. */}}
+{{- define "kafka-edge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kafka-edge.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kafka-edge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kafka-edge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gateway
+{{- end -}}
+
+{{- define "kafka-edge.labels" -}}
+{{ include "kafka-edge.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{- define "kafka-edge.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* SNI mode: one port for the whole cluster. */}}
+{{- define "kafka-edge.sniMode" -}}
+{{- if .Values.sni.domain -}}true{{- end -}}
+{{- end -}}
+
+{{- define "kafka-edge.advertisedHost" -}}
+{{- if .Values.gateway.advertisedHost -}}
+{{- .Values.gateway.advertisedHost -}}
+{{- else if .Values.sni.domain -}}
+{{- printf "%s.%s" .Values.sni.bootstrapLabel .Values.sni.domain -}}
+{{- else -}}
+{{- fail "gateway.advertisedHost is required in port mode: the DNS name (or IP) of the LoadBalancer that clients reach" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The broker ports, as a JSON list of {"id", "port", "name"}, in the order of
+brokers.nodeIds. A node id's port follows the gateway's own rule: an explicit
+brokers.ports entry, else the range that holds it, else portBase + id. Names
+are broker-<id>, or b-<id> where that would pass the 15 characters a port name
+may have. Empty in SNI mode. Fails on a port outside 1-65535, a port used
+twice, or one that collides with the bootstrap or admin port.
+*/}}
+{{- define "kafka-edge.brokerPorts" -}}
+{{- $b := .Values.brokers -}}
+{{- $out := list -}}
+{{- if not .Values.sni.domain -}}
+{{- if not $b.nodeIds -}}
+{{- fail "brokers.nodeIds is empty: list the node id of every broker (port mode needs one port per broker)" -}}
+{{- end -}}
+{{- $seen := dict (toString (int64 .Values.gateway.port)) "the bootstrap port" (toString (int64 .Values.admin.port)) "the admin port" -}}
+{{- range $raw := $b.nodeIds -}}
+{{- $id := int64 $raw -}}
+{{- if lt $id 0 -}}
+{{- fail (printf "brokers.nodeIds: %d is not a node id" $id) -}}
+{{- end -}}
+{{- $port := add (int64 $b.portBase) $id -}}
+{{- range $r := $b.ranges -}}
+{{- if and (ge $id (int64 $r.firstNodeId)) (le $id (int64 $r.lastNodeId)) -}}
+{{- $port = add (int64 $r.firstPort) (sub $id (int64 $r.firstNodeId)) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey ($b.ports | default dict) (toString $id) -}}
+{{- $port = int64 (get $b.ports (toString $id)) -}}
+{{- end -}}
+{{- if or (lt $port 1) (gt $port 65535) -}}
+{{- fail (printf "brokers: node %d maps to port %d, outside 1-65535 (add a range or an explicit port)" $id $port) -}}
+{{- end -}}
+{{- if hasKey $seen (toString $port) -}}
+{{- fail (printf "brokers: node %d maps to port %d, which is already %s" $id $port (get $seen (toString $port))) -}}
+{{- end -}}
+{{- $_ := set $seen (toString $port) (printf "node %d's port" $id) -}}
+{{- $name := printf "broker-%d" $id -}}
+{{- if gt (len $name) 15 -}}
+{{- $name = printf "b-%d" $id -}}
+{{- end -}}
+{{- $out = append $out (dict "id" $id "port" $port "name" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* The gateway's TOML configuration. Strings go through toJson: a JSON string is a TOML basic string. */}}
+{{- define "kafka-edge.config" -}}
+{{- $v := .Values -}}
+{{- if not $v.upstream.bootstrapServers -}}
+{{- fail "upstream.bootstrapServers is required: the cluster's bootstrap brokers, HOST:PORT" -}}
+{{- end -}}
+{{- if and $v.sni.domain (not $v.tls.secretName) -}}
+{{- fail "sni.domain needs tls.secretName: the server name comes from the TLS handshake" -}}
+{{- end -}}
+{{- if and $v.tls.clientCaSecretName (not $v.tls.secretName) -}}
+{{- fail "tls.clientCaSecretName needs tls.secretName" -}}
+{{- end -}}
+{{- if and $v.upstream.tls.enabled (not $v.upstream.tls.secretName) -}}
+{{- fail "upstream.tls.enabled needs upstream.tls.secretName (the Secret holding the brokers' CA)" -}}
+{{- end -}}
+{{- if ne (empty $v.upstream.tls.certKey) (empty $v.upstream.tls.keyKey) -}}
+{{- fail "upstream.tls.certKey and upstream.tls.keyKey go together" -}}
+{{- end -}}
+[gateway]
+listen = {{ printf "0.0.0.0:%d" (int64 $v.gateway.port) | toJson }}
+advertised_host = {{ include "kafka-edge.advertisedHost" . | toJson }}
+max_connections = {{ int64 $v.gateway.maxConnections }}
+buffer_bytes = {{ int64 $v.gateway.bufferBytes }}
+max_frame_bytes = {{ int64 $v.gateway.maxFrameBytes }}
+idle_timeout_ms = {{ int64 $v.gateway.idleTimeoutMs }}
+shutdown_grace_ms = {{ int64 $v.gateway.shutdownGraceMs }}
+proxy_protocol = {{ $v.gateway.proxyProtocol | toString | toJson }}
+
+[upstream]
+bootstrap_servers = {{ $v.upstream.bootstrapServers | toJson }}
+connect_timeout_ms = {{ int64 $v.upstream.connectTimeoutMs }}
+metadata_refresh_ms = {{ int64 $v.upstream.metadataRefreshMs }}
+{{- if $v.upstream.tls.enabled }}
+
+[upstream.tls]
+ca = {{ printf "/etc/kafka-edge/upstream-tls/%s" $v.upstream.tls.caKey | toJson }}
+{{- if $v.upstream.tls.certKey }}
+cert = {{ printf "/etc/kafka-edge/upstream-tls/%s" $v.upstream.tls.certKey | toJson }}
+key = {{ printf "/etc/kafka-edge/upstream-tls/%s" $v.upstream.tls.keyKey | toJson }}
+{{- end }}
+verify_hostname = {{ $v.upstream.tls.verifyHostname }}
+{{- end }}
+
+{{- if not $v.sni.domain }}
+
+[brokers]
+port_base = {{ int64 $v.brokers.portBase }}
+{{- with $v.brokers.ranges }}
+ranges = [
+{{- range . }}
+  { first_node_id = {{ int64 .firstNodeId }}, last_node_id = {{ int64 .lastNodeId }}, first_port = {{ int64 .firstPort }} },
+{{- end }}
+]
+{{- end }}
+{{- with $v.brokers.ports }}
+
+[brokers.ports]
+{{- range $id, $port := . }}
+{{ $id | toString | toJson }} = {{ int64 $port }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $v.tls.secretName }}
+
+[tls]
+cert = "/etc/kafka-edge/tls/tls.crt"
+key = "/etc/kafka-edge/tls/tls.key"
+{{- if $v.tls.clientCaSecretName }}
+client_ca = {{ printf "/etc/kafka-edge/client-ca/%s" $v.tls.clientCaKey | toJson }}
+{{- end }}
+handshake_timeout_ms = {{ int64 $v.tls.handshakeTimeoutMs }}
+reload_check_ms = {{ int64 $v.tls.reloadCheckMs }}
+{{- end }}
+{{- if $v.sni.domain }}
+
+[sni]
+domain = {{ $v.sni.domain | toJson }}
+bootstrap = {{ $v.sni.bootstrapLabel | toJson }}
+broker = {{ $v.sni.brokerLabel | toJson }}
+{{- end }}
+
+[admin]
+listen = {{ printf "0.0.0.0:%d" (int64 $v.admin.port) | toJson }}
+{{- end -}}
