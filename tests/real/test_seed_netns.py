@@ -102,6 +102,9 @@ def client_capture(seed_net, workdir):
             seed_net.if_client,
             "-n",
             "-U",
+            # Hand each packet over as it arrives, so stopping tcpdump right after the
+            # traffic loses none of it (buffered packets were seen lost otherwise).
+            "--immediate-mode",
             "-s",
             "0",
             "-w",
