@@ -5,7 +5,9 @@
 //! in request order on each connection. The queue is bounded: a client that pipelines more
 //! than [`CAPACITY`] requests waits until responses drain it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -54,5 +56,38 @@ impl Owed {
 
     pub fn is_none(&self) -> bool {
         self.0.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Correlation ids of recent Produce requests with `acks=0`. Kafka never answers those, but
+/// some brokers do (librdkafka's mock and tansu both send a response), and a client talking
+/// to them directly just ignores it. Such an answer is recognised here and passed on, instead
+/// of reading as a stream out of sync. Responses come in request order, so an answer retires
+/// every older id with it; the oldest are forgotten past [`UNANSWERED_KEPT`].
+#[derive(Debug, Default)]
+pub struct Unanswered(Mutex<VecDeque<i32>>);
+
+/// How many unanswered `acks=0` ids are remembered.
+pub const UNANSWERED_KEPT: usize = 256;
+
+impl Unanswered {
+    pub fn push(&self, correlation_id: i32) {
+        let mut ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.len() == UNANSWERED_KEPT {
+            ids.pop_front();
+        }
+        ids.push_back(correlation_id);
+    }
+
+    /// Whether `correlation_id` is an `acks=0` request's; if so it and all before it retire.
+    pub fn take(&self, correlation_id: i32) -> bool {
+        let mut ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match ids.iter().position(|id| *id == correlation_id) {
+            Some(at) => {
+                ids.drain(..=at);
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::frame::{self, FrameError};
 use crate::gateway::Gateway;
-use crate::inflight::{self, Expect, Owed};
+use crate::inflight::{self, Expect, Owed, Unanswered};
 use crate::proxy_protocol;
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::route::Route;
@@ -199,9 +199,10 @@ where
     // Two pumps on one task: they share nothing but the in-flight queue and its count, and
     // a session never needs more than one core.
     let owed = Owed::default();
+    let unanswered = Unanswered::default();
     tokio::try_join!(
-        requests(client_rd, broker_wr, tx, &owed, gw),
-        responses(broker_rd, client_wr, rx, &owed, gw)
+        requests(client_rd, broker_wr, tx, &owed, &unanswered, gw),
+        responses(broker_rd, client_wr, rx, &owed, &unanswered, gw)
     )?;
     Ok(())
 }
@@ -220,6 +221,8 @@ enum Request {
 enum Response {
     /// Stream this many more bytes through.
     Forward(usize),
+    /// Stream this many more bytes through: an answer to `acks=0`, which no client waits for.
+    Unasked(usize),
     /// Hold the whole frame of this length, then rewrite it.
     Rewrite {
         kind: Rewrite,
@@ -288,6 +291,7 @@ async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut wr: W,
     tx: mpsc::Sender<Expect>,
     owed: &Owed,
+    unanswered: &Unanswered,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
@@ -325,6 +329,9 @@ async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     let Some(head) = head else { break };
                     let (expect, next) = admit(&head)?;
                     gw.metrics.request(head.api_key, head.frame_len);
+                    if !head.expects_response() {
+                        unanswered.push(head.correlation_id);
+                    }
                     if let Some(expect) = expect {
                         owed.add();
                         // Flush before waiting on a full queue: the responses that would
@@ -423,6 +430,7 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut wr: W,
     mut rx: mpsc::Receiver<Expect>,
     owed: &Owed,
+    unanswered: &Unanswered,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
@@ -445,6 +453,14 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         break;
                     }
                     owed.settle();
+                }
+                Some(Response::Unasked(left)) => {
+                    let (n, rest) = stream(left, buf.len() - ready);
+                    ready += n;
+                    current = rest.map(Response::Unasked);
+                    if current.is_some() {
+                        break;
+                    }
                 }
                 Some(Response::Rewrite { kind, version, len }) => {
                     flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
@@ -500,6 +516,18 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                 break;
                             };
                             if head.correlation_id != correlation_id {
+                                if unanswered.take(head.correlation_id) {
+                                    // An answer to acks=0 ahead of this one: pass it on.
+                                    due = Some(Expect::Response {
+                                        correlation_id,
+                                        api_key,
+                                        api_version,
+                                        rewrite,
+                                        sent,
+                                    });
+                                    current = Some(Response::Unasked(head.frame_len));
+                                    continue;
+                                }
                                 return Err(SessionError::Desync {
                                     expected: correlation_id,
                                     got: head.correlation_id,
@@ -516,8 +544,20 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                 None => Response::Forward(head.frame_len),
                             });
                         }
-                        None if buf.len() > ready => return Err(SessionError::Unsolicited),
-                        None => break,
+                        None => {
+                            let head = frame::peek_response(&buf[ready..], config.max_frame_bytes)
+                                .map_err(|source| SessionError::Frame {
+                                    side: Side::Broker,
+                                    source,
+                                })?;
+                            match head {
+                                None => break,
+                                Some(head) if unanswered.take(head.correlation_id) => {
+                                    current = Some(Response::Unasked(head.frame_len));
+                                }
+                                Some(_) => return Err(SessionError::Unsolicited),
+                            }
+                        }
                     }
                 }
             }

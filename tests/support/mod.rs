@@ -41,6 +41,8 @@ pub enum Quirk {
     Silent,
     /// Sends half of each response, then resets the connection.
     ResetMidResponse,
+    /// Answers Produce with acks=0 too, as librdkafka's mock and tansu do.
+    AnswersAcksZero,
 }
 
 /// One fake broker: answers ApiVersions, Metadata, FindCoordinator, DescribeCluster, Produce
@@ -191,7 +193,7 @@ async fn serve(
             }
             ApiKey::Produce => {
                 let request = ProduceRequest::decode(&mut body, version).unwrap();
-                if request.acks == 0 {
+                if request.acks == 0 && quirk != Quirk::AnswersAcksZero {
                     continue;
                 }
                 ProduceResponse::default()
