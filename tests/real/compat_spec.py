@@ -14,7 +14,7 @@ no CreateTopics.
 # (operation, what it proves), in matrix order.
 OPERATIONS = [
     ("metadata", "Metadata: every broker at a gateway address"),
-    ("produce-acks0", "produce acks=0, then read back every value"),
+    ("produce-acks0", "produce acks=0 (one request), then read back every value"),
     ("produce-acks1", "produce acks=1, every delivery acknowledged, read back"),
     ("produce-acksall", "produce acks=all, every delivery acknowledged, read back"),
     ("produce-idempotent", "idempotent producer (InitProducerId, acks=all), read back"),
@@ -41,7 +41,11 @@ COUNT = 20
 # reads what txn-commit-abort wrote (one partition, so aborted records come
 # before the committed ones and cannot be missed).
 TOPICS = {
-    "produce-acks0": 3,
+    # acks=0: one partition, and the records in one request.  Both test brokers
+    # answer acks=0 requests (the protocol sends no response) and kafka-edge
+    # 0.1 then closes the connection, losing requests still in flight on it:
+    # test_acks0.py pins that down; this row checks the rest of the path.
+    "produce-acks0": 1,
     "produce-acks1": 3,
     "produce-acksall": 3,
     "produce-idempotent": 3,
@@ -62,15 +66,16 @@ TOPIC_OF = {
 CREATED_TOPIC = "created"
 CREATED_PARTITIONS = 2
 
-# Consumer group timing.  The mock completes a rebalance only when every
-# member rejoined or the rebalance timeout (= max.poll.interval.ms) passed
-# (shared TESTING.md), so short timeouts keep the group steps to seconds.
-SESSION_TIMEOUT_MS = 3000
-MAX_POLL_INTERVAL_MS = 3000
-HEARTBEAT_INTERVAL_MS = 500
+# Consumer group timing per broker: (session.timeout.ms, max.poll.interval.ms
+# = rebalance timeout, heartbeat.interval.ms).  The mock completes a
+# rebalance only when every member rejoined or the rebalance timeout passed
+# (shared TESTING.md), so short timeouts keep its group steps to seconds.
+# tansu 0.6.0 keeps rebalancing a two-member group whose session timeout is
+# 3 s (measured without a gateway too); 10 s is stable.
+GROUP_TIMING = {"mock": (3000, 3000, 500), "tansu": (10000, 10000, 500)}
 
 # Seconds each operation may take inside a driver (the harness adds a margin).
-OP_DEADLINE = {"group-rebalance": 50, "commit-restart": 35}
+OP_DEADLINE = {"group-rebalance": 75, "commit-restart": 35}
 DEFAULT_OP_DEADLINE = 25
 
 

@@ -36,6 +36,17 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Print the compatibility matrix when test_compat.py ran it."""
+    module = sys.modules.get("test_compat")
+    info = getattr(module, "RESULTS", {}).get("info") if module else None
+    if info:
+        import compat_matrix
+
+        terminalreporter.section("compatibility matrix")
+        terminalreporter.write_line(compat_matrix.render_long(info))
+
+
 @pytest.fixture(autouse=True)
 def _gateways_stay_alive():
     """A gateway that crashed during a test fails that test's teardown."""

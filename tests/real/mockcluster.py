@@ -15,6 +15,11 @@ Optional control protocol on stdin (one command per line), so a test harness
 can create topics while the cluster runs (the mock has no CreateTopics API):
 
     topic NAME PARTITIONS      ->  "ok topic NAME" or "err topic NAME CODE"
+    leader TOPIC PARTITION ID  ->  "ok leader TOPIC PARTITION ID" (move the partition's
+                                   leader to broker ID; the old leader then answers
+                                   NOT_LEADER_OR_FOLLOWER)
+    errors APIKEY CODE COUNT   ->  "ok errors APIKEY" (the next COUNT requests with that
+                                   API key, to any broker, fail with error CODE)
 
 End of stdin is not a stop signal (so `python3 mockcluster.py --brokers 3`
 works from a shell and under a supervisor with stdin at /dev/null); only a
@@ -80,6 +85,15 @@ class MockCluster:
         lib.rd_kafka_mock_set_controller_id.argtypes = [vp, ctypes.c_int32]
         lib.rd_kafka_mock_group_initial_rebalance_delay_ms.restype = None
         lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [vp, ctypes.c_int32]
+        lib.rd_kafka_mock_partition_set_leader.restype = ctypes.c_int
+        lib.rd_kafka_mock_partition_set_leader.argtypes = [vp, cp, ctypes.c_int32, ctypes.c_int32]
+        lib.rd_kafka_mock_push_request_errors_array.restype = None
+        lib.rd_kafka_mock_push_request_errors_array.argtypes = [
+            vp,
+            ctypes.c_int16,
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_int),
+        ]
         lib.rd_kafka_err2str.restype = cp
         lib.rd_kafka_err2str.argtypes = [ctypes.c_int]
 
@@ -119,6 +133,16 @@ class MockCluster:
         )
         return err, self.lib.rd_kafka_err2str(err).decode()
 
+    def set_leader(self, topic, partition, broker_id):
+        """Move a partition's leader; returns (error code, error string)."""
+        err = self.lib.rd_kafka_mock_partition_set_leader(self.mcluster, topic.encode(), int(partition), int(broker_id))
+        return err, self.lib.rd_kafka_err2str(err).decode()
+
+    def push_request_errors(self, api_key, code, count):
+        """The next `count` requests with `api_key` fail with error `code`."""
+        errors = (ctypes.c_int * count)(*([int(code)] * count))
+        self.lib.rd_kafka_mock_push_request_errors_array(self.mcluster, int(api_key), count, errors)
+
     def destroy(self):
         if self.mcluster:
             self.lib.rd_kafka_mock_cluster_destroy(self.mcluster)
@@ -146,6 +170,14 @@ def serve_stdin(cluster, lock):
                 say("ok topic %s" % parts[1])
             else:
                 say("err topic %s %d %s" % (parts[1], err, text))
+        elif parts[0] == "leader" and len(parts) == 4:
+            with lock:
+                err, text = cluster.set_leader(parts[1], int(parts[2]), int(parts[3]))
+            say(("ok leader %s %s %s" % tuple(parts[1:])) if err == 0 else "err leader %d %s" % (err, text))
+        elif parts[0] == "errors" and len(parts) == 4:
+            with lock:
+                cluster.push_request_errors(int(parts[1]), int(parts[2]), int(parts[3]))
+            say("ok errors %s" % parts[1])
         else:
             say("err unknown command: %s" % raw.strip())
 

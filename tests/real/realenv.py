@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -316,6 +317,7 @@ class MockClusterProc(Cluster):
             "0",
         ]
         self.proc = ManagedProc(name, cmd, logdir, env=env, stdin_pipe=True, stdout_pipe=True)
+        self._control_lock = threading.Lock()
         line = read_line(self.proc, 20, "mock cluster bootstrap line")
         bootstrap = line.split(",")
         if len(bootstrap) != brokers:
@@ -327,11 +329,19 @@ class MockClusterProc(Cluster):
         super().__init__(bootstrap, list(advertised), advertised)
 
     def create_topic(self, name, partitions):
-        self.proc.proc.stdin.write("topic %s %d\n" % (name, partitions))
-        self.proc.proc.stdin.flush()
-        reply = read_line(self.proc, 10, "topic create reply")
-        if reply != "ok topic %s" % name:
-            raise AssertionError("mock topic create %s: %s" % (name, reply))
+        self.control("topic %s %d" % (name, partitions), "ok topic %s" % name)
+
+    def control(self, command, expect):
+        """One command on mockcluster.py's stdin channel; its reply must be `expect`.
+
+        Serialized: the compatibility matrix creates topics from several threads.
+        """
+        with self._control_lock:
+            self.proc.proc.stdin.write(command + "\n")
+            self.proc.proc.stdin.flush()
+            reply = read_line(self.proc, 10, "reply to %r" % command)
+        if reply != expect:
+            raise AssertionError("mock cluster: %r answered %r" % (command, reply))
 
     def stop(self):
         return self.proc.stop()

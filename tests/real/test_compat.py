@@ -1,0 +1,83 @@
+"""The compatibility matrix (compat_matrix.py) as tests.
+
+One module-scoped run drives every client (kcat with librdkafka 2.0.2 and
+2.16, confluent-kafka, kafka-python, aiokafka, kafkajs) through kafka-edge in
+front of the mock cluster and tansu, plus the direct runs that prove the
+expected failures are not kafka-edge's, plus tests/real_rdkafka.rs through
+cargo.  Then one test per cell, one per client/broker for address leaks, one
+for the rdkafka rows, and one that README.md's generated section is what this
+run measured.
+"""
+
+import json
+import os
+
+import pytest
+
+import compat_matrix
+from realenv import make_kcat_libdir
+
+RESULTS = {}  # filled by the fixture; printed by conftest's terminal summary
+
+
+@pytest.fixture(scope="module")
+def compat(mock_cluster, tansu_cluster, mock_gateway, tansu_gateway, workdir):
+    env = compat_matrix.Env(
+        {"mock": mock_cluster, "tansu": tansu_cluster},
+        {"mock": mock_gateway, "tansu": tansu_gateway},
+        workdir,
+        make_kcat_libdir(workdir),
+    )
+    info = compat_matrix.run_matrix(env)
+    path = os.path.join(workdir, "compat-results.json")
+    with open(path, "w") as f:
+        json.dump(info, f, indent=1)
+    RESULTS["info"], RESULTS["json"] = info, path
+    return info
+
+
+def cell_of(info, client, broker, op):
+    return next(c for c in info["cells"] if (c["client"], c["broker"], c["op"]) == (client, broker, op))
+
+
+@pytest.mark.parametrize(
+    "client,broker,op", compat_matrix.cells(), ids=["%s-%s-%s" % c for c in compat_matrix.cells()]
+)
+def test_cell(compat, client, broker, op, workdir):
+    c = cell_of(compat, client, broker, op)
+    assert c["verdict"] in ("pass", "external", "n/a"), "%s x %s x %s: %s\n(driver logs: %s/compat-%s-%s-*.log)" % (
+        client,
+        broker,
+        op,
+        c["detail"],
+        workdir,
+        client,
+        broker,
+    )
+
+
+@pytest.mark.parametrize(
+    "client,broker", [(c, b) for c in compat_matrix.CLIENT_NAMES for b in compat_matrix.BROKERS]
+)
+def test_no_upstream_address_in_client_output(compat, client, broker):
+    """Nothing a client printed through kafka-edge (logs, metadata, errors) names an upstream address."""
+    found = compat["leaks"].get("%s-%s-gateway" % (client, broker))
+    assert not found, "upstream address(es) %s in the output of %s through kafka-edge" % (found, client)
+
+
+def test_rdkafka_crate_rows(compat):
+    """tests/real_rdkafka.rs, run by the matrix: every test passed (and some ran)."""
+    rows = compat["rdkafka"]
+    assert rows and all(result == "ok" for _, result in rows), rows
+
+
+def test_readme_matrix_is_what_this_run_measured(compat):
+    """README.md's compat-matrix section is regenerated from this run's results, so it cannot go stale."""
+    want = compat_matrix.render(compat)
+    got = compat_matrix.readme_section()
+    assert got is not None, "README.md lacks the %s / %s markers" % (compat_matrix.START_MARK, compat_matrix.END_MARK)
+    assert got == want, (
+        "README.md's compatibility matrix differs from this run. Regenerate it with\n"
+        "  python3 tests/real/compat_matrix.py --from %s --write-readme\n"
+        "(or without --from, to run the matrix again). This run renders:\n%s" % (RESULTS.get("json"), want)
+    )
