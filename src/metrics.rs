@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
@@ -49,9 +49,15 @@ impl Default for PerKey {
     }
 }
 
+/// The per-API counters of one route. A session takes its route's once, at the start, so
+/// the data path itself takes no lock.
+#[derive(Clone)]
+pub struct RouteCounters(Arc<Vec<PerKey>>);
+
 pub struct Metrics {
     routes: Mutex<BTreeMap<String, PerRoute>>,
-    keys: Vec<PerKey>,
+    /// Per-API counters by route label.
+    keys: Mutex<BTreeMap<String, RouteCounters>>,
     bytes_to_broker: AtomicU64,
     bytes_to_client: AtomicU64,
     rewrites_ok: Vec<AtomicU64>,
@@ -65,7 +71,7 @@ impl Default for Metrics {
     fn default() -> Metrics {
         Metrics {
             routes: Mutex::default(),
-            keys: (0..=KEYS).map(|_| PerKey::default()).collect(),
+            keys: Mutex::default(),
             bytes_to_broker: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
             rewrites_ok: (0..=KEYS).map(|_| AtomicU64::new(0)).collect(),
@@ -112,8 +118,18 @@ impl Metrics {
         *entry.closed.entry(side_label(side)).or_default() += 1;
     }
 
-    pub fn request(&self, api_key: i16, bytes: usize) {
-        self.keys[slot(api_key)]
+    /// The counters of `route`, made on first use.
+    pub fn route_counters(&self, route: Route) -> RouteCounters {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.entry(route_label(route))
+            .or_insert_with(|| {
+                RouteCounters(Arc::new((0..=KEYS).map(|_| PerKey::default()).collect()))
+            })
+            .clone()
+    }
+
+    pub fn request(&self, counters: &RouteCounters, api_key: i16, bytes: usize) {
+        counters.0[slot(api_key)]
             .requests
             .fetch_add(1, Ordering::Relaxed);
         self.bytes_to_broker
@@ -121,8 +137,8 @@ impl Metrics {
     }
 
     /// A response began; `waited` is the time since its request was read.
-    pub fn response(&self, api_key: i16, bytes: usize, waited: Duration) {
-        let key = &self.keys[slot(api_key)];
+    pub fn response(&self, counters: &RouteCounters, api_key: i16, bytes: usize, waited: Duration) {
+        let key = &counters.0[slot(api_key)];
         key.responses.fetch_add(1, Ordering::Relaxed);
         let seconds = waited.as_secs_f64();
         let bucket = BUCKETS
@@ -242,26 +258,33 @@ impl Metrics {
             &mut out,
             "kafka_edge_requests_total",
             "counter",
-            "Requests relayed to brokers, by API.",
+            "Requests relayed to brokers, by route and API.",
         );
         header(
             &mut out,
             "kafka_edge_responses_total",
             "counter",
-            "Responses relayed to clients, by API.",
+            "Responses relayed to clients, by route and API.",
         );
         header(
             &mut out,
             "kafka_edge_request_duration_seconds",
             "histogram",
-            "Time from a request's head to its response's head, by API.",
+            "Time from a request's head to its response's head, by route and API.",
         );
-        for (slot, key) in self.keys.iter().enumerate() {
+        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        for (slot, (route, key)) in keys.iter().flat_map(|(route, counters)| {
+            counters
+                .0
+                .iter()
+                .enumerate()
+                .map(move |(slot, key)| (slot, (route, key)))
+        }) {
             let requests = load(&key.requests);
             if requests == 0 {
                 continue;
             }
-            let label = key_label(slot);
+            let label = format!("route=\"{route}\",{}", key_label(slot));
             let _ = writeln!(out, "kafka_edge_requests_total{{{label}}} {requests}");
             let _ = writeln!(
                 out,
@@ -369,10 +392,11 @@ mod tests {
         m.connection_opened(Route::Bootstrap);
         m.connection_opened(Route::Broker(3));
         m.connection_closed(Route::Broker(3), Side::Client);
-        m.request(3, 100);
-        m.response(3, 4000, Duration::from_micros(700));
+        let bootstrap = m.route_counters(Route::Bootstrap);
+        m.request(&bootstrap, 3, 100);
+        m.response(&bootstrap, 3, 4000, Duration::from_micros(700));
         m.rewrite(3, true);
-        m.request(31000, 10);
+        m.request(&m.route_counters(Route::Broker(3)), 31000, 10);
         m.error(Side::Broker);
         m.set_ready(true);
         let text = m.render();
@@ -381,11 +405,11 @@ mod tests {
             "kafka_edge_connections_opened_total{route=\"bootstrap\"} 1",
             "kafka_edge_connections_active{route=\"3\"} 0",
             "kafka_edge_connections_closed_total{route=\"3\",side=\"client\"} 1",
-            "kafka_edge_requests_total{api_key=\"3\",api=\"Metadata\"} 1",
-            "kafka_edge_request_duration_seconds_bucket{api_key=\"3\",api=\"Metadata\",le=\"0.0005\"} 0",
-            "kafka_edge_request_duration_seconds_bucket{api_key=\"3\",api=\"Metadata\",le=\"0.001\"} 1",
-            "kafka_edge_request_duration_seconds_count{api_key=\"3\",api=\"Metadata\"} 1",
-            "kafka_edge_requests_total{api_key=\"other\",api=\"unknown\"} 1",
+            "kafka_edge_requests_total{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\"} 1",
+            "kafka_edge_request_duration_seconds_bucket{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\",le=\"0.0005\"} 0",
+            "kafka_edge_request_duration_seconds_bucket{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\",le=\"0.001\"} 1",
+            "kafka_edge_request_duration_seconds_count{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\"} 1",
+            "kafka_edge_requests_total{route=\"3\",api_key=\"other\",api=\"unknown\"} 1",
             "kafka_edge_bytes_total{direction=\"to_client\"} 4000",
             "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"ok\"} 1",
             "kafka_edge_errors_total{side=\"broker\"} 1",

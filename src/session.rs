@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::frame::{self, FrameError};
 use crate::gateway::Gateway;
 use crate::inflight::{self, Expect, Owed, Unanswered};
+use crate::metrics::RouteCounters;
 use crate::proxy_protocol;
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::route::Route;
@@ -176,7 +177,8 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     gw.metrics.connection_opened(route);
-    let ended = run(client, route, gw).await;
+    let counters = gw.metrics.route_counters(route);
+    let ended = run(client, route, &counters, gw).await;
     let side = ended
         .as_ref()
         .err()
@@ -185,7 +187,12 @@ where
     ended
 }
 
-async fn run<C>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError>
+async fn run<C>(
+    client: C,
+    route: Route,
+    counters: &RouteCounters,
+    gw: &Gateway,
+) -> Result<(), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
@@ -201,8 +208,8 @@ where
     let owed = Owed::default();
     let unanswered = Unanswered::default();
     tokio::try_join!(
-        requests(client_rd, broker_wr, tx, &owed, &unanswered, gw),
-        responses(broker_rd, client_wr, rx, &owed, &unanswered, gw)
+        requests(client_rd, broker_wr, tx, &owed, &unanswered, counters, gw),
+        responses(broker_rd, client_wr, rx, &owed, &unanswered, counters, gw)
     )?;
     Ok(())
 }
@@ -292,6 +299,7 @@ async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     tx: mpsc::Sender<Expect>,
     owed: &Owed,
     unanswered: &Unanswered,
+    counters: &RouteCounters,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
@@ -328,7 +336,7 @@ async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     )?;
                     let Some(head) = head else { break };
                     let (expect, next) = admit(&head)?;
-                    gw.metrics.request(head.api_key, head.frame_len);
+                    gw.metrics.request(counters, head.api_key, head.frame_len);
                     if !head.expects_response() {
                         unanswered.push(head.correlation_id);
                     }
@@ -431,6 +439,7 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Expect>,
     owed: &Owed,
     unanswered: &Unanswered,
+    counters: &RouteCounters,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
@@ -534,7 +543,8 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                     api_key,
                                 });
                             }
-                            gw.metrics.response(api_key, head.frame_len, sent.elapsed());
+                            gw.metrics
+                                .response(counters, api_key, head.frame_len, sent.elapsed());
                             current = Some(match rewrite {
                                 Some(kind) => Response::Rewrite {
                                     kind,

@@ -488,12 +488,13 @@ async fn admin_endpoint_reports_health_readiness_and_metrics() {
     let (status, text) = http_get(gw.admin, "/metrics").await;
     assert_eq!(status, 200);
     for line in [
-        "kafka_edge_requests_total{api_key=\"3\",api=\"Metadata\"} 2",
-        "kafka_edge_responses_total{api_key=\"3\",api=\"Metadata\"} 2",
+        "kafka_edge_requests_total{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\"} 1",
+        "kafka_edge_requests_total{route=\"2\",api_key=\"3\",api=\"Metadata\"} 1",
+        "kafka_edge_responses_total{route=\"2\",api_key=\"3\",api=\"Metadata\"} 1",
         "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"ok\"} 2",
         "kafka_edge_connections_opened_total{route=\"bootstrap\"} 1",
         "kafka_edge_connections_opened_total{route=\"2\"} 1",
-        "kafka_edge_request_duration_seconds_count{api_key=\"3\",api=\"Metadata\"} 2",
+        "kafka_edge_request_duration_seconds_count{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\"} 1",
         "kafka_edge_ready 1",
     ] {
         assert!(
