@@ -579,3 +579,45 @@ def test_upstream_tls_checks_the_broker_name(misnamed_front, kcats, workdir):
         produce_and_consume(client, gw, gw.cluster, "lax")
     finally:
         stop_config_gateway(gw)
+
+
+# =========================================================================== 5. port mode in namespaces
+
+NETNS_PORT_MODE_PORT = 9093  # a port-mode TLS gateway on the edge's client-side address
+NETNS_PORT_BASE = 19000  # its broker N at NETNS_PORT_BASE + N, inside the edge namespace
+
+
+@pytest.fixture(scope="module")
+def netns_port_gateway(sni_net, sni_cluster, tls_dir, workdir):
+    """Port mode over TLS at the edge: one port per broker, the certificate names the edge IP."""
+    pki = make_pki(os.path.join(tls_dir, "netns-port"), [sni_net.edge_client_ip])
+    gw = start_config_gateway(
+        "kafka-edge-tls-port-netns",
+        workdir,
+        sni_cluster.bootstrap,
+        sni_cluster.node_ids,
+        sni_net.edge_client_ip,
+        NETNS_PORT_MODE_PORT,
+        port_base=NETNS_PORT_BASE,
+        tls={"cert": pki.server_cert, "key": pki.server_key},
+        prefix=SeedNetwork.prefix(sni_net.ns_edge),
+        connect_check=client_ns_connect(sni_net),
+    )
+    gw.cluster = sni_cluster
+    gw.pki = pki
+    try:
+        yield gw
+    finally:
+        stop_config_gateway(gw)
+
+
+@pytest.mark.parametrize("client_name", SECURE_CLIENTS)
+def test_port_mode_tls_in_namespaces(sni_net, netns_port_gateway, kcats, client_name):
+    """The client namespace cannot route to the brokers: over TLS, port mode still serves it."""
+    client = SecureClient(client_name, kcats, tls_settings(netns_port_gateway.pki))
+    prefix = SeedNetwork.prefix(sni_net.ns_client)
+    md = client.metadata(netns_port_gateway.bootstrap, prefix=prefix)
+    assert md.ok, md.detail
+    assert_brokers(md, netns_port_gateway)
+    assert_absent(md.data["raw"], sni_net.internal_ips(), md.detail)
+    produce_and_consume(client, netns_port_gateway, netns_port_gateway.cluster, "portns", prefix=prefix)
