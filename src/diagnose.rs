@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,8 +92,7 @@ async fn api_versions(gw: &Gateway) -> Result<Vec<(i16, i16, i16)>, String> {
     let (mut stream, _) = upstream::dial_bootstrap(gw)
         .await
         .map_err(|e| e.to_string())?;
-    let mut request = BytesMut::new();
-    request.put_i32(0);
+    let mut request = frame::begin(64);
     RequestHeader::default()
         .with_request_api_key(ApiKey::ApiVersions as i16)
         .with_request_api_version(0)
@@ -102,8 +101,7 @@ async fn api_versions(gw: &Gateway) -> Result<Vec<(i16, i16, i16)>, String> {
         .encode(&mut request, 1)
         .and_then(|_| ApiVersionsRequest::default().encode(&mut request, 0))
         .map_err(|e| e.to_string())?;
-    let size = (request.len() - frame::SIZE_PREFIX) as i32;
-    request[..frame::SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+    let request = frame::seal(request);
     let exchange = async {
         stream.write_all(&request).await?;
         stream.flush().await?;

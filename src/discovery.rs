@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -130,8 +130,7 @@ fn request() -> Bytes {
     let body = MetadataRequest::default()
         .with_topics(Some(Vec::new()))
         .with_allow_auto_topic_creation(false);
-    let mut out = BytesMut::with_capacity(64);
-    out.put_i32(0);
+    let mut out = frame::begin(64);
     // Fixed values encoded at a version both types support: this cannot fail.
     let encoded = header
         .encode(
@@ -140,7 +139,5 @@ fn request() -> Bytes {
         )
         .and_then(|_| body.encode(&mut out, METADATA_VERSION));
     debug_assert!(encoded.is_ok());
-    let size = (out.len() - frame::SIZE_PREFIX) as i32;
-    out[..frame::SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
-    out.freeze()
+    frame::seal(out)
 }

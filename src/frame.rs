@@ -59,6 +59,21 @@ pub struct ResponseHead {
     pub correlation_id: i32,
 }
 
+/// A buffer for a frame being built, with room for its size prefix.
+pub fn begin(capacity: usize) -> bytes::BytesMut {
+    let mut out = bytes::BytesMut::with_capacity(SIZE_PREFIX + capacity);
+    out.extend_from_slice(&[0; SIZE_PREFIX]);
+    out
+}
+
+/// Finishes a frame started with [`begin`]: writes its size prefix. Frames built here are
+/// far below 2 GiB (the largest is a rewritten response, itself under `max_frame_bytes`).
+pub fn seal(mut out: bytes::BytesMut) -> bytes::Bytes {
+    let size = (out.len() - SIZE_PREFIX) as i32;
+    out[..SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
+    out.freeze()
+}
+
 /// Reads the size prefix: the whole frame length (prefix included) once 4 bytes are there.
 pub fn frame_len(buf: &[u8], max_frame: usize) -> Result<Option<usize>, FrameError> {
     let Some(size) = read_i32(buf, 0) else {

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, Message};
 
 use super::wire::{put_uvarint, Walk, WireError};
-use crate::frame::SIZE_PREFIX;
+use crate::frame;
 
 /// Kafka's UNSUPPORTED_VERSION error code.
 pub const UNSUPPORTED_VERSION: i16 = 35;
@@ -203,16 +203,13 @@ pub fn unsupported_version(correlation_id: i32, max_version: i16) -> Bytes {
             .with_min_version(0)
             .with_max_version(max_version)]);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut out = BytesMut::with_capacity(64);
-    out.put_i32(0);
+    let mut out = frame::begin(64);
     // Both are fixed-shape v0 encodings of values built right here: they cannot fail.
     let encoded = header
         .encode(&mut out, 0)
         .and_then(|_| response.encode(&mut out, 0));
     debug_assert!(encoded.is_ok());
-    let size = (out.len() - SIZE_PREFIX) as i32;
-    out[..SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
-    out.freeze()
+    frame::seal(out)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::frame::SIZE_PREFIX;
+use crate::frame::{self, SIZE_PREFIX};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -279,8 +279,7 @@ impl<'a> Walk<'a> {
         let mut edits = self.edits;
         edits.sort_by_key(|e| e.start);
         let grown: usize = edits.iter().map(|e| e.with.len()).sum();
-        let mut out = BytesMut::with_capacity(self.frame.len() + grown);
-        out.put_i32(0);
+        let mut out = frame::begin(self.frame.len() + grown);
         let mut copied = SIZE_PREFIX;
         for edit in &edits {
             out.put_slice(&self.frame[copied..edit.start]);
@@ -288,9 +287,7 @@ impl<'a> Walk<'a> {
             copied = edit.end;
         }
         out.put_slice(&self.frame[copied..]);
-        let size = (out.len() - SIZE_PREFIX) as i32;
-        out[..SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
-        out.freeze()
+        frame::seal(out)
     }
 }
 
