@@ -27,6 +27,8 @@ pub struct Config {
     pub max_frame_bytes: usize,
     pub max_connections: usize,
     pub buffer_bytes: usize,
+    /// Whether large frames between plain TCP sockets move with `splice(2)`.
+    pub splice: bool,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
     /// Client-facing TLS, when configured.
@@ -114,6 +116,7 @@ pub struct GatewaySection {
     pub shutdown_grace_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
     pub proxy_protocol: Option<crate::proxy_protocol::Mode>,
+    pub splice: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -389,6 +392,7 @@ impl Config {
             max_frame_bytes,
             max_connections,
             buffer_bytes,
+            splice: g.splice.unwrap_or(true),
             shutdown_grace: Duration::from_millis(g.shutdown_grace_ms.unwrap_or(10_000)),
             idle_timeout,
             tls,

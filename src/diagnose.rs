@@ -4,10 +4,8 @@
 
 use std::fmt;
 
-use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -89,7 +87,7 @@ pub async fn diagnose(config: Config) -> Result<Report, DiagnoseError> {
 
 /// ApiVersions v0 from a bootstrap server, narrowed to what the gateway offers.
 async fn api_versions(gw: &Gateway) -> Result<Vec<(i16, i16, i16)>, String> {
-    let (mut stream, _) = upstream::dial_bootstrap(gw)
+    let (stream, _) = upstream::dial_bootstrap(gw)
         .await
         .map_err(|e| e.to_string())?;
     let mut request = frame::begin(64);
@@ -102,17 +100,8 @@ async fn api_versions(gw: &Gateway) -> Result<Vec<(i16, i16, i16)>, String> {
         .and_then(|_| ApiVersionsRequest::default().encode(&mut request, 0))
         .map_err(|e| e.to_string())?;
     let request = frame::seal(request);
-    let exchange = async {
-        stream.write_all(&request).await?;
-        stream.flush().await?;
-        let size = stream.read_i32().await?;
-        let mut whole =
-            vec![0u8; frame::SIZE_PREFIX + usize::try_from(size).unwrap_or(0).min(1 << 20)];
-        whole[..frame::SIZE_PREFIX].copy_from_slice(&size.to_be_bytes());
-        stream.read_exact(&mut whole[frame::SIZE_PREFIX..]).await?;
-        Ok::<_, std::io::Error>(Bytes::from(whole))
-    };
-    let whole = tokio::time::timeout(gw.config().connect_timeout * 2, exchange)
+    let call = stream.call(&request, gw.config().max_frame_bytes);
+    let whole = tokio::time::timeout(gw.config().connect_timeout * 2, call)
         .await
         .map_err(|_| "no answer".to_owned())?
         .map_err(|e| e.to_string())?;

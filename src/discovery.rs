@@ -11,14 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::frame;
 use crate::gateway::Gateway;
 use crate::rewrite::metadata::{self, ClusterView};
 use crate::rewrite::AddressBook;
 use crate::route::RouteError;
-use crate::upstream::{self, UpstreamError};
+use crate::upstream::{self, CallError, UpstreamError};
 
 /// Metadata v4: served by every broker since Kafka 1.0, and able to ask for brokers alone
 /// (an empty topic list) without auto-creating anything.
@@ -29,18 +28,10 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum DiscoveryError {
     #[error(transparent)]
     Connect(#[from] UpstreamError),
-    #[error("i/o with {addr}: {source}")]
-    Io {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("asking {addr}: {source}")]
+    Call { addr: String, source: CallError },
     #[error("{addr} did not answer within {REPLY_TIMEOUT:?}")]
     Timeout { addr: String },
-    #[error("bad frame from {addr}: {source}")]
-    Frame {
-        addr: String,
-        source: frame::FrameError,
-    },
     #[error("cannot decode the Metadata answer from {addr}: {reason}")]
     Decode { addr: String, reason: String },
     #[error(transparent)]
@@ -87,33 +78,16 @@ pub async fn refresh(gw: &Gateway) -> Result<usize, DiscoveryError> {
 /// server. Read with the rewrite's bounds-checked walk: nothing is allocated from a count the
 /// broker sent before its bytes are there.
 pub async fn fetch(gw: &Gateway) -> Result<ClusterView, DiscoveryError> {
-    let (mut stream, addr) = upstream::dial_bootstrap(gw).await?;
-    let io = |source| DiscoveryError::Io {
-        addr: addr.clone(),
-        source,
-    };
-    let exchange = async {
-        stream.write_all(&request()).await.map_err(io)?;
-        stream.flush().await.map_err(io)?;
-        let mut size = [0u8; 4];
-        stream.read_exact(&mut size).await.map_err(io)?;
-        let len = frame::frame_len(&size, gw.config().max_frame_bytes)
-            .map_err(|source| DiscoveryError::Frame {
-                addr: addr.clone(),
-                source,
-            })?
-            .unwrap_or(frame::SIZE_PREFIX);
-        let mut whole = vec![0u8; len];
-        whole[..frame::SIZE_PREFIX].copy_from_slice(&size);
-        stream
-            .read_exact(&mut whole[frame::SIZE_PREFIX..])
-            .await
-            .map_err(io)?;
-        Ok::<_, DiscoveryError>(Bytes::from(whole))
-    };
-    let whole = tokio::time::timeout(REPLY_TIMEOUT, exchange)
+    let (stream, addr) = upstream::dial_bootstrap(gw).await?;
+    let request = request();
+    let call = stream.call(&request, gw.config().max_frame_bytes);
+    let whole = tokio::time::timeout(REPLY_TIMEOUT, call)
         .await
-        .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })??;
+        .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })?
+        .map_err(|source| DiscoveryError::Call {
+            addr: addr.clone(),
+            source,
+        })?;
     metadata::view(&whole, METADATA_VERSION).map_err(|e| DiscoveryError::Decode {
         addr,
         reason: e.to_string(),

@@ -14,6 +14,7 @@ use crate::listener;
 use crate::metrics::Metrics;
 use crate::rewrite::{AddressBook, Advertised};
 use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
+use crate::splice::{Pipes, PIPE_BYTES};
 use crate::tls::{ClientTls, TlsError, UpstreamTls};
 
 pub struct Gateway {
@@ -26,6 +27,8 @@ pub struct Gateway {
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    /// Pipes for moving large frames socket to socket.
+    pub(crate) pipes: Pipes,
     next_bootstrap: AtomicUsize,
     /// Lets `learn`, which runs inside sessions, hand a listener task its own `Arc`.
     me: Weak<Gateway>,
@@ -44,6 +47,7 @@ impl Gateway {
             .as_ref()
             .map(UpstreamTls::load)
             .transpose()?;
+        let pipes = Pipes::new(config.splice, PIPE_BYTES);
         Ok(Arc::new_cyclic(|me| Gateway {
             client_tls,
             upstream_tls,
@@ -53,6 +57,7 @@ impl Gateway {
             table: Mutex::default(),
             shutdown,
             tasks: TaskTracker::new(),
+            pipes,
             next_bootstrap: AtomicUsize::new(0),
             me: me.clone(),
         }))

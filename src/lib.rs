@@ -33,7 +33,9 @@ pub mod proxy_protocol;
 pub mod rewrite;
 pub mod route;
 pub mod session;
+pub mod splice;
 pub mod tls;
+pub mod transport;
 pub mod upstream;
 
 use std::future::Future;

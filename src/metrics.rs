@@ -60,6 +60,8 @@ pub struct Metrics {
     keys: Mutex<BTreeMap<String, RouteCounters>>,
     bytes_to_broker: AtomicU64,
     bytes_to_client: AtomicU64,
+    /// Of the bytes relayed, those moved socket to socket without a copy.
+    bytes_spliced: AtomicU64,
     rewrites_ok: Vec<AtomicU64>,
     rewrites_failed: Vec<AtomicU64>,
     errors: [AtomicU64; 3],
@@ -74,6 +76,7 @@ impl Default for Metrics {
             keys: Mutex::default(),
             bytes_to_broker: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
+            bytes_spliced: AtomicU64::new(0),
             rewrites_ok: (0..=KEYS).map(|_| AtomicU64::new(0)).collect(),
             rewrites_failed: (0..=KEYS).map(|_| AtomicU64::new(0)).collect(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -149,6 +152,11 @@ impl Metrics {
         key.latency_micros
             .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
         self.bytes_to_client
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn spliced(&self, bytes: usize) {
+        self.bytes_spliced
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
@@ -328,6 +336,17 @@ impl Metrics {
             "kafka_edge_bytes_total{{direction=\"to_client\"}} {}",
             load(&self.bytes_to_client)
         );
+        header(
+            &mut out,
+            "kafka_edge_spliced_bytes_total",
+            "counter",
+            "Of the bytes relayed, those moved socket to socket by splice, never copied.",
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_spliced_bytes_total {}",
+            load(&self.bytes_spliced)
+        );
 
         header(
             &mut out,
@@ -396,6 +415,7 @@ mod tests {
         m.request(&bootstrap, 3, 100);
         m.response(&bootstrap, 3, 4000, Duration::from_micros(700));
         m.rewrite(3, true);
+        m.spliced(70_000);
         m.request(&m.route_counters(Route::Broker(3)), 31000, 10);
         m.error(Side::Broker);
         m.set_ready(true);
@@ -411,6 +431,7 @@ mod tests {
             "kafka_edge_request_duration_seconds_count{route=\"bootstrap\",api_key=\"3\",api=\"Metadata\"} 1",
             "kafka_edge_requests_total{route=\"3\",api_key=\"other\",api=\"unknown\"} 1",
             "kafka_edge_bytes_total{direction=\"to_client\"} 4000",
+            "kafka_edge_spliced_bytes_total 70000",
             "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"ok\"} 1",
             "kafka_edge_errors_total{side=\"broker\"} 1",
         ] {

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::protocol::Message;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
@@ -25,7 +24,9 @@ use crate::metrics::RouteCounters;
 use crate::proxy_protocol;
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::route::Route;
+use crate::splice::{self, Stop};
 use crate::tls::TlsError;
+use crate::transport::{Connection, Reader, Writer};
 use crate::upstream::{self, UpstreamError};
 
 /// Whose side a failure came from, for logs and metrics.
@@ -172,13 +173,9 @@ pub async fn serve(
 }
 
 /// [`run`], counted in the connection metrics by route and by the side that ended it.
-async fn counted<C>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError>
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-{
+async fn counted<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError> {
     gw.metrics.connection_opened(route);
-    let counters = gw.metrics.route_counters(route);
-    let ended = run(client, route, &counters, gw).await;
+    let ended = run(client, route, gw).await;
     let side = ended
         .as_ref()
         .err()
@@ -187,21 +184,26 @@ where
     ended
 }
 
-async fn run<C>(
-    client: C,
-    route: Route,
-    counters: &RouteCounters,
-    gw: &Gateway,
-) -> Result<(), SessionError>
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-{
+async fn run<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError> {
     let (broker, broker_addr) = upstream::dial(route, gw)
         .await
         .inspect_err(|_| gw.metrics.connect_failure())?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
-    let (client_rd, client_wr) = tokio::io::split(client);
-    let (broker_rd, broker_wr) = tokio::io::split(broker);
+    relay(client, broker, route, gw).await
+}
+
+/// The two pumps between a client and the broker of its route, until either side ends.
+/// Public so that benchmarks can run it over in-memory streams.
+pub async fn relay<C: Connection, B: Connection>(
+    client: C,
+    broker: B,
+    route: Route,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
+    let counters = gw.metrics.route_counters(route);
+    let counters = &counters;
+    let (client_rd, client_wr) = client.into_halves();
+    let (broker_rd, broker_wr) = broker.into_halves();
     let (tx, rx) = inflight::channel();
     // Two pumps on one task: they share nothing but the in-flight queue and its count, and
     // a session never needs more than one core.
@@ -291,11 +293,63 @@ async fn flush<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// The two ends of a pump, for errors in a transfer between them.
+struct Ends {
+    sender: Side,
+    receiver: Side,
+    /// How a sender's close reads.
+    when: &'static str,
+}
+
+/// Moves the unread `left` bytes of a frame socket to socket when both ends are plain TCP and
+/// the rest is large enough to pay for it; says whether it did. Only with nothing buffered:
+/// then the frame's next byte is the next one in the socket.
+async fn splice_rest<A, B>(
+    rd: &Reader<A>,
+    wr: &Writer<B>,
+    buf: &BytesMut,
+    left: usize,
+    ends: Ends,
+    gw: &Gateway,
+) -> Result<bool, SessionError> {
+    if left < splice::MIN_BYTES || !buf.is_empty() {
+        return Ok(false);
+    }
+    let (Some(from), Some(to)) = (rd.tcp(), wr.tcp()) else {
+        return Ok(false);
+    };
+    let Some(mut pipe) = gw.pipes.take() else {
+        return Ok(false);
+    };
+    let idle = gw.config().idle_timeout;
+    pipe.transfer(from, to, left, idle)
+        .await
+        .map_err(|stop| match stop {
+            Stop::SenderIdle => SessionError::Idle {
+                side: ends.sender,
+                after: idle,
+            },
+            Stop::SenderClosed => SessionError::Closed {
+                side: ends.sender,
+                when: ends.when,
+            },
+            Stop::Sender(e) => io_error(ends.sender)(e),
+            Stop::ReceiverStalled => SessionError::Stalled {
+                side: ends.receiver,
+                after: idle,
+            },
+            Stop::Receiver(e) => io_error(ends.receiver)(e),
+        })?;
+    gw.pipes.put(pipe);
+    gw.metrics.spliced(left);
+    Ok(true)
+}
+
 /// Client -> broker. Reads only request heads; every byte is forwarded as it arrives, apart
 /// from ApiVersions requests too new to parse, which the gateway answers itself.
-async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    mut rd: R,
-    mut wr: W,
+async fn requests<A: AsyncRead, B: AsyncWrite>(
+    mut rd: Reader<A>,
+    mut wr: Writer<B>,
     tx: mpsc::Sender<Expect>,
     owed: &Owed,
     unanswered: &Unanswered,
@@ -360,6 +414,17 @@ async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
         }
         flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
+        if let Some(Request::Forward(left)) = current {
+            let ends = Ends {
+                sender: Side::Client,
+                receiver: Side::Broker,
+                when: "in the middle of a request",
+            };
+            if splice_rest(&rd, &wr, &buf, left, ends, gw).await? {
+                current = None;
+                continue;
+            }
+        }
 
         let at_boundary = current.is_none() && buf.is_empty();
         buf.reserve(config.buffer_bytes);
@@ -433,9 +498,9 @@ fn admit(head: &frame::RequestHead) -> Result<(Option<Expect>, Request), Session
 
 /// Broker -> client. Matches each response to the request it answers, streams it through,
 /// or holds and rewrites it when it names brokers.
-async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    mut rd: R,
-    mut wr: W,
+async fn responses<A: AsyncRead, B: AsyncWrite>(
+    mut rd: Reader<A>,
+    mut wr: Writer<B>,
     mut rx: mpsc::Receiver<Expect>,
     owed: &Owed,
     unanswered: &Unanswered,
@@ -573,6 +638,20 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
         }
         flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
+        if let Some(Response::Forward(left) | Response::Unasked(left)) = current {
+            let ends = Ends {
+                sender: Side::Broker,
+                receiver: Side::Client,
+                when: "with a response due",
+            };
+            if splice_rest(&rd, &wr, &buf, left, ends, gw).await? {
+                if let Some(Response::Forward(_)) = current {
+                    owed.settle();
+                }
+                current = None;
+                continue;
+            }
+        }
 
         if !requests_open && due.is_none() && current.is_none() && buf.is_empty() {
             return Ok(());

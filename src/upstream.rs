@@ -3,16 +3,17 @@
 //! Nothing a client sends can name an address to dial.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 
+use crate::frame::{self, FrameError};
 use crate::gateway::Gateway;
 use crate::route::Route;
+use crate::transport::{self, Connection, Reader, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -112,42 +113,39 @@ pub enum BrokerStream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl AsyncRead for BrokerStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BrokerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            BrokerStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
+/// Why a request of the gateway's own got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+}
+
+impl BrokerStream {
+    /// Sends one request frame of the gateway's own and reads the whole answer, size prefix
+    /// included. A size above `max_frame` is refused before anything is allocated for it.
+    pub async fn call(self, request: &[u8], max_frame: usize) -> Result<Bytes, CallError> {
+        let (mut rd, mut wr) = self.into_halves();
+        wr.write_all(request).await?;
+        wr.flush().await?;
+        let mut size = [0u8; frame::SIZE_PREFIX];
+        rd.read_exact(&mut size).await?;
+        let len = frame::frame_len(&size, max_frame)?.unwrap_or(frame::SIZE_PREFIX);
+        let mut whole = vec![0u8; len];
+        whole[..frame::SIZE_PREFIX].copy_from_slice(&size);
+        rd.read_exact(&mut whole[frame::SIZE_PREFIX..]).await?;
+        Ok(Bytes::from(whole))
     }
 }
 
-impl AsyncWrite for BrokerStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            BrokerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            BrokerStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
+impl Connection for BrokerStream {
+    type Layered = Box<TlsStream<TcpStream>>;
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BrokerStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            BrokerStream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BrokerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            BrokerStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+    fn into_halves(self) -> (Reader<Self::Layered>, Writer<Self::Layered>) {
+        match self {
+            BrokerStream::Plain(tcp) => transport::plain(tcp),
+            BrokerStream::Tls(tls) => transport::layered(tls),
         }
     }
 }

@@ -196,9 +196,7 @@ async fn serve(
                 if request.acks == 0 && quirk != Quirk::AnswersAcksZero {
                     continue;
                 }
-                ProduceResponse::default()
-                    .encode(&mut out, version)
-                    .unwrap();
+                produce_receipt(&request).encode(&mut out, version).unwrap();
             }
             ApiKey::Fetch => {
                 let records = match quirk {
@@ -249,6 +247,41 @@ async fn serve(
             return;
         }
     }
+}
+
+/// Answers a Produce with, for each partition, the length of the records it got (as the base
+/// offset) and a digest of them (as the append time), so a test can tell whether every byte
+/// arrived as sent.
+fn produce_receipt(request: &ProduceRequest) -> ProduceResponse {
+    let topics = request
+        .topic_data
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_data
+                .iter()
+                .map(|p| {
+                    let records = p.records.as_deref().unwrap_or_default();
+                    produce_response::PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_base_offset(records.len() as i64)
+                        .with_log_append_time_ms(digest(records))
+                })
+                .collect();
+            produce_response::TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_partition_responses(partitions)
+        })
+        .collect();
+    ProduceResponse::default().with_responses(topics)
+}
+
+/// A digest of `bytes` that any change, reordering or loss would alter.
+pub fn digest(bytes: &[u8]) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish() as i64
 }
 
 fn host_of(cluster: &Advertised, node_id: i32) -> StrBytes {

@@ -118,6 +118,7 @@ listen = {{ printf "0.0.0.0:%d" (int64 $v.gateway.port) | toJson }}
 advertised_host = {{ include "kafka-edge.advertisedHost" . | toJson }}
 max_connections = {{ int64 $v.gateway.maxConnections }}
 buffer_bytes = {{ int64 $v.gateway.bufferBytes }}
+splice = {{ $v.gateway.splice }}
 max_frame_bytes = {{ int64 $v.gateway.maxFrameBytes }}
 idle_timeout_ms = {{ int64 $v.gateway.idleTimeoutMs }}
 shutdown_grace_ms = {{ int64 $v.gateway.shutdownGraceMs }}
