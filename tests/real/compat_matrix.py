@@ -15,19 +15,32 @@ kafka-edge in front of librdkafka's mock cluster (3 brokers) and tansu (node
   n/a       the client has no such API;
   FAIL      anything else (the test suite fails).
 
-The rdkafka crate (librdkafka 2.12 inside `cargo test`) is covered by
-tests/real_rdkafka.rs; its tests are run here and recorded as rows.
+It runs in three network namespaces (netns.SeedNetwork, see namespace_env):
+the brokers on an internal address in "cluster", one kafka-edge per broker
+in "edge" (advertising its client-side address), and every run through
+kafka-edge in "client", which reaches only the edge; the direct runs go from
+"cluster".  Besides checking what each client printed for upstream
+addresses, a tcpdump capture in "client" records everything the clients
+exchanged during the whole run, and no internal address or upstream
+host:port may appear in any byte of it (capture_scan).  So it needs root,
+like the rest of tests/real.
 
-    python3 tests/real/compat_matrix.py                  # run, print the matrix
+The rdkafka crate (librdkafka 2.12 inside `cargo test`) is covered by
+tests/real_rdkafka.rs; its tests are run here and recorded as rows (their
+clusters and gateways are their own, on loopback).
+
+    python3 tests/real/compat_matrix.py                  # run, print the matrix (as root)
     python3 tests/real/compat_matrix.py --write-readme   # run, then regenerate the README section
     python3 tests/real/compat_matrix.py --from results.json --write-readme
 
 The pytest suite (test_compat.py) runs the same matrix, fails on any FAIL
-cell, and fails when README.md's section differs from what the run produced.
+cell or leak, and fails when README.md's section differs from what the run
+produced.
 """
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import os
 import re
@@ -185,11 +198,21 @@ def cells():
 
 class Env:
     """What a matrix run needs: clusters, gateways (by broker), a work dir,
-    and the directory holding the librdkafka 2.16 for kcat-2.16."""
+    and the directory holding the librdkafka 2.16 for kcat-2.16.
 
-    def __init__(self, clusters, gateways, workdir, kcat_libdir):
+    gateway_prefix runs the drivers that go through kafka-edge (in the
+    namespace setup: `ip netns exec <client ns>`, which reaches only the
+    edge); direct_prefix runs the "direct" and "diagnosis" drivers, which go
+    straight to the brokers (there: the cluster ns).  internal lists further
+    addresses no client output through kafka-edge may name (the edge's
+    cluster-side address), besides each cluster's own.
+    """
+
+    def __init__(self, clusters, gateways, workdir, kcat_libdir, gateway_prefix=(), direct_prefix=(), internal=()):
         self.clusters, self.gateways = clusters, gateways
         self.workdir, self.kcat_libdir = workdir, kcat_libdir
+        self.gateway_prefix, self.direct_prefix = list(gateway_prefix), list(direct_prefix)
+        self.internal = list(internal)
 
 
 def driver_command(client, bootstrap, broker, tag, ops, env):
@@ -228,10 +251,10 @@ class Run:
             if op in self.ops or any(TOPIC_OF.get(o) == op for o in self.ops):
                 cluster.create_topic("%s.%s" % (tag, op), partitions)
         if self.via == "gateway":
-            bootstrap = env.gateways[self.broker].bootstrap
+            bootstrap, prefix = env.gateways[self.broker].bootstrap, env.gateway_prefix
         else:
-            bootstrap = cluster.bootstrap[0]
-        cmd = driver_command(self.client, bootstrap, self.broker, tag, self.ops, env)
+            bootstrap, prefix = cluster.bootstrap[0], env.direct_prefix
+        cmd = prefix + driver_command(self.client, bootstrap, self.broker, tag, self.ops, env)
         timeout = sum(deadline_of(op) + 10 for op in self.ops) + 30
         t0 = time.monotonic()
         from realenv import _die_with_parent
@@ -295,11 +318,11 @@ def check_brokers(data, gw, what):
     return None
 
 
-def leak_findings(run, gw):
-    """Upstream addresses in anything a client printed through kafka-edge."""
+def leak_findings(run, gw, internal=()):
+    """Upstream addresses (and `internal` ones) in anything a client printed through kafka-edge."""
     text = run.stdout + run.stderr
     found = [hp for hp in gw.cluster.upstream_strings() if hp in text]
-    hosts = {h for h, _ in gw.cluster.advertised.values()} - {gw.host}
+    hosts = ({h for h, _ in gw.cluster.advertised.values()} | set(internal)) - {gw.host}
     found += [h for h in sorted(hosts) if h in text]
     return found
 
@@ -423,7 +446,7 @@ def run_matrix(env, workers=4, with_rdkafka=True):
     leaks = {}
     for r in runs:
         if r.via == "gateway":
-            found = leak_findings(r, env.gateways[r.broker])
+            found = leak_findings(r, env.gateways[r.broker], env.internal)
             if found:
                 leaks[r.name] = found
     info.update(
@@ -525,6 +548,8 @@ def render_long(info):
                                          "pass" if result == "ok" else "FAIL: " + result))
     for run, found in sorted(info["leaks"].items()):
         out.append("LEAK %s: upstream address(es) %s in the client's output" % (run, found))
+    if info.get("capture"):
+        out.append("client capture: %s" % info["capture"]["summary"])
     out.append("matrix run: %.0f s" % info["seconds"])
     return "\n".join(out)
 
@@ -546,23 +571,73 @@ def write_readme(section):
         f.write(head + START_MARK + "\n" + section + END_MARK + tail)
 
 
-# ------------------------------------------------------------------ standalone
+# ------------------------------------------------------------------ where it runs
+
+# Fixed ports: the namespaces are fresh, and free ones cannot be picked from
+# the root namespace.  The mock brokers take ephemeral ports (32768+).
+TANSU_PORT = 9092  # tansu on the cluster's internal address
+# kafka-edge per broker, on the edge's client-side address: (bootstrap port,
+# port base); broker N listens at base + N (tansu's 111 at 20111).
+GATEWAY_PORTS = {"mock": (9092, 19000), "tansu": (9093, 20000)}
 
 
-def standalone_env(workdir):
-    """Clusters and gateways for a run outside pytest (stopped by the caller)."""
-    from realenv import MockClusterProc, TansuProc, make_kcat_libdir, start_gateway
+@contextlib.contextmanager
+def namespace_env(workdir):
+    """The matrix's setup in network namespaces; yields (Env, netns.SeedNetwork, netns.Capture).
 
-    started = []
-    mock = MockClusterProc(workdir)
-    started.append(mock)
-    tansu = TansuProc(workdir)
-    started.append(tansu)
-    gws = {}
-    for name, cluster in (("mock", mock), ("tansu", tansu)):
-        gws[name] = start_gateway(cluster, workdir, "kafka-edge-compat-%s" % name)
-        started.append(gws[name])
-    return Env({"mock": mock, "tansu": tansu}, gws, workdir, make_kcat_libdir(workdir)), started
+    cluster ns: the mock cluster (3 brokers) and tansu, on the internal
+    address; the "direct" and "diagnosis" runs execute here.  edge ns: one
+    kafka-edge per broker, listening on and advertising the edge's
+    client-side address.  client ns (reaches only the edge): a tcpdump
+    capture, running from before the gateways start, and every run through
+    kafka-edge.  On exit everything is stopped and the namespaces deleted.
+    """
+    from netns import seed_network
+    from realenv import make_kcat_libdir, stop_gateway
+
+    with seed_network() as net, contextlib.ExitStack() as stack:
+        mock = net.start_mock_cluster(workdir, "mockcluster-compat")
+        stack.callback(mock.stop)
+        tansu = net.start_tansu(workdir, TANSU_PORT, "tansu-compat")
+        stack.callback(tansu.stop)
+        capture = net.capture(workdir, "tcpdump-compat-client")
+        stack.callback(capture.close)
+        clusters = {"mock": mock, "tansu": tansu}
+        gateways = {}
+        for broker, (port, base) in GATEWAY_PORTS.items():
+            gw = net.start_gateway(clusters[broker], workdir, "kafka-edge-compat-%s" % broker, port, base)
+            stack.callback(stop_gateway, gw)
+            gateways[broker] = gw
+        env = Env(
+            clusters,
+            gateways,
+            workdir,
+            make_kcat_libdir(workdir),
+            gateway_prefix=net.prefix(net.ns_client),
+            direct_prefix=net.prefix(net.ns_cluster),
+            internal=net.internal_ips(),
+        )
+        yield env, net, capture
+
+
+# Payload bytes the clients must have received in the client ns's capture of
+# a whole matrix run (measured: about 1.45 MB from 12 client runs); far less
+# means the capture missed the traffic.
+CAPTURE_MIN_RECEIVED = 500000
+
+
+def capture_scan(env, net, capture):
+    """Stop the capture and run netns.leak_scan on it: the gateways' address
+    reached the client, no internal address and no upstream host:port of
+    either cluster did (AssertionError otherwise).  Returns figures for info."""
+    from netns import leak_scan
+
+    upstream = sorted({hp for cluster in env.clusters.values() for hp in cluster.upstream_strings()})
+    scan = leak_scan(
+        capture, net, forbidden=upstream, must_receive=[net.edge_client_ip], min_received=CAPTURE_MIN_RECEIVED
+    )
+    return {"packets": len(scan.packets), "streams": len(scan.streams), "received": scan.received,
+            "sent": scan.sent, "tcpdump": capture.stats, "summary": scan.summary}
 
 
 def main():
@@ -577,15 +652,13 @@ def main():
     else:
         import tempfile
 
-        from realenv import stop_gateway
-
         workdir = args.workdir or tempfile.mkdtemp(prefix="kafka-edge-compat-")
-        env, started = standalone_env(workdir)
-        try:
+        with namespace_env(workdir) as (env, net, capture):
             info = run_matrix(env)
-        finally:
-            for thing in reversed(started):
-                stop_gateway(thing) if hasattr(thing, "listen_ip") else thing.stop()
+            try:
+                info["capture"] = capture_scan(env, net, capture)
+            except AssertionError as exc:
+                info["leaks"]["client capture"] = [str(exc)]
         print("logs in %s" % workdir)
     if args.json:
         json.dump(info, open(args.json, "w"), indent=1)

@@ -4,6 +4,9 @@ Session-scoped: one librdkafka mock cluster (3 brokers, loopback), one tansu
 broker (node id 111, loopback), and one kafka-edge in front of each, listening
 on GATEWAY_IP (a loopback address distinct from the brokers' 127.0.0.1, so
 that any upstream address leaking through the gateway is visible as text).
+The namespace tests (test_seed_netns.py, test_tls.py's SNI and netns parts,
+test_compat.py's matrix) start clusters and gateways of their own in network
+namespaces (netns.py), with module-scoped fixtures.
 
 Every process started here is stopped in the fixture's teardown; when a test
 fails, the tail of each gateway's log is attached to the report.

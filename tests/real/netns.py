@@ -10,8 +10,18 @@ No namespace has a default route: the client can reach only the client net
 (i.e. the edge), the brokers only the cluster net.  All addresses belong to
 namespaces this suite creates and deletes; nothing here touches the root
 namespace's addresses or routes.
+
+What the namespace tests (test_seed_netns.py, test_tls.py, test_compat.py)
+share lives here: ``seed_network()`` (create, then delete the namespaces),
+``SeedNetwork.start_mock_cluster`` / ``start_tansu`` (brokers on the internal
+address, in the cluster ns), ``SeedNetwork.start_gateway`` (kafka-edge in the
+edge ns, advertising its client-side address), ``SeedNetwork.connect_check``
+(a TCP connect from inside a namespace), ``Capture`` (tcpdump in the client
+ns; stopping it checks that tcpdump lost no packet) and ``leak_scan`` (what
+the client's capture must and must not contain).
 """
 
+import contextlib
 import os
 import random
 import re
@@ -19,7 +29,17 @@ import signal
 import struct
 import time
 
-from realenv import run
+from realenv import (
+    PYTHON,
+    ManagedProc,
+    MockClusterProc,
+    TansuProc,
+    compile_bindshim,
+    require_tool,
+    run,
+    start_gateway,
+    wait_for,
+)
 
 
 def _ip(*args, timeout=20):
@@ -137,7 +157,210 @@ class SeedNetwork:
         return run(self.prefix(ns) + ["sh", "-c", script], timeout=timeout, check=True)
 
     def internal_ips(self):
+        """Addresses of the cluster net: the brokers' and the edge's cluster-side one."""
         return [self.broker_ip, self.edge_cluster_ip]
+
+    def connect_check(self, ns):
+        """check(ip, port) -> bool: does a TCP connect from inside `ns` succeed?
+
+        The connect_check of start_gateway / start_config_gateway / TansuProc,
+        since a namespace's addresses cannot be reached from the root namespace.
+        """
+        prefix = self.prefix(ns)
+
+        def check(ip, port, timeout=1):
+            code = "import socket,sys; s=socket.socket(); s.settimeout(%r); sys.exit(s.connect_ex((%r,%d)))" % (
+                timeout,
+                ip,
+                port,
+            )
+            return run(prefix + [PYTHON, "-c", code], timeout=10 + timeout).returncode == 0
+
+        return check
+
+    # ---------------------------------------------------------- processes
+
+    def start_mock_cluster(self, workdir, name, brokers=3):
+        """librdkafka's mock cluster in the cluster ns, listening on (and advertising) broker_ip.
+
+        The mock binds 127.0.0.1 only; the LD_PRELOAD shim (bindshim.c) moves
+        its listeners to broker_ip, which it then advertises.
+        """
+        shim = compile_bindshim(workdir)
+        prefix = self.prefix(self.ns_cluster) + ["env", "LD_PRELOAD=" + shim, "BIND_IP=" + self.broker_ip]
+        cluster = MockClusterProc(workdir, brokers=brokers, prefix=prefix, name=name)
+        hosts = {h for h, _ in cluster.advertised.values()}
+        if hosts != {self.broker_ip}:
+            cluster.stop()
+            raise AssertionError("bind shim not effective: the mock advertises %s" % cluster.bootstrap)
+        return cluster
+
+    def start_tansu(self, workdir, port, name="tansu"):
+        """tansu (node 111) in the cluster ns on broker_ip:port.
+
+        A fixed port: a free one cannot be picked from the root namespace, and
+        the namespace is fresh.  Readiness and topic creation run in the
+        cluster ns too.
+        """
+        return TansuProc(
+            workdir,
+            host=self.broker_ip,
+            port=port,
+            prefix=self.prefix(self.ns_cluster),
+            connect_check=self.connect_check(self.ns_cluster),
+            name=name,
+        )
+
+    def start_gateway(self, cluster, workdir, name, listen_port, port_base):
+        """kafka-edge in the edge ns, listening on and advertising edge_client_ip.
+
+        Ready once its ports accept connections from the client ns.  Stop it
+        with realenv.stop_gateway.
+        """
+        return start_gateway(
+            cluster,
+            workdir,
+            name,
+            listen_ip=self.edge_client_ip,
+            prefix=self.prefix(self.ns_edge),
+            connect_check=self.connect_check(self.ns_client),
+            port_base=port_base,
+            listen_port=listen_port,
+        )
+
+    def capture(self, workdir, name, bpf="tcp"):
+        """A running Capture of the client ns's only interface."""
+        return Capture(self.prefix(self.ns_client), self.if_client, workdir, name, bpf)
+
+
+@contextlib.contextmanager
+def seed_network():
+    """A fresh SeedNetwork, deleted (after killing what still runs in it) on exit.
+
+    Sweeps namespaces of dead earlier runs first.  A namespace that cannot be
+    deleted fails the caller, unless it is already failing.
+    """
+    require_tool("ip")
+    sweep_stale_namespaces()
+    net = SeedNetwork()
+    try:
+        net.setup()
+        yield net
+    finally:
+        errors = net.teardown()
+    assert not errors, "namespace cleanup failed: %s" % errors
+
+
+# -------------------------------------------------------------------- capture
+
+TCPDUMP_STATS = re.compile(
+    r"(\d+) packets? captured\s+(\d+) packets? received by filter\s+(\d+) packets? dropped by kernel"
+)
+
+
+class Capture:
+    """tcpdump on one interface (inside a namespace: `prefix`), writing a pcap.
+
+    Started and listening when the constructor returns.  stop() ends it and
+    returns the packets (see read_pcap), and fails if tcpdump's own exit
+    statistics show any packet lost: every packet the filter took must have
+    been written, none dropped by the kernel.  --immediate-mode hands packets
+    over as they arrive; without it, packets still in the kernel's buffer when
+    tcpdump stops are counted as "received by filter" but never written.
+    A 32 MiB kernel buffer (-B; default 2 MiB) rides out the moments when
+    tcpdump gets no CPU: with the compatibility matrix loading both cores,
+    the default one dropped packets ("dropped by kernel").
+    """
+
+    BUFFER_KIB = 32768
+
+    def __init__(self, prefix, interface, workdir, name, bpf="tcp"):
+        tcpdump = require_tool("tcpdump")
+        self.pcap = os.path.join(workdir, "%s.pcap" % name)
+        cmd = list(prefix) + [tcpdump, "-Z", "root", "-i", interface, "-n", "-U", "--immediate-mode", "-s", "0"]
+        cmd += ["-B", str(self.BUFFER_KIB)]
+        self.proc = ManagedProc(name, cmd + ["-w", self.pcap, bpf], workdir)
+        self.packets = None
+        self.stats = None
+        try:
+            if not wait_for(lambda: "listening on" in self.proc.log_text() or not self.proc.alive(), 15):
+                raise AssertionError("tcpdump did not start\n%s" % self.proc.excerpt())
+            assert self.proc.alive(), self.proc.excerpt()
+        except BaseException:
+            self.proc.stop()
+            raise
+
+    def excerpt(self):
+        return self.proc.excerpt()
+
+    def stop(self, settle=0.5):
+        """Stop tcpdump (after `settle` s for the last segments); [packets], or fail on lost packets."""
+        if self.packets is None:
+            time.sleep(settle)
+            self.proc.stop()
+            stats = TCPDUMP_STATS.search(self.proc.log_text())
+            assert stats, "no tcpdump statistics\n%s" % self.proc.excerpt()
+            self.stats = {
+                "captured": int(stats.group(1)),
+                "received_by_filter": int(stats.group(2)),
+                "dropped_by_kernel": int(stats.group(3)),
+            }
+            lost = self.stats["captured"] != self.stats["received_by_filter"] or self.stats["dropped_by_kernel"]
+            assert not lost, "tcpdump lost packets: %s\n%s" % (self.stats, self.proc.excerpt())
+            assert os.path.getsize(self.pcap) > 24, "empty capture\n%s" % self.proc.excerpt()
+            self.packets = list(read_pcap(self.pcap))
+        return self.packets
+
+    def close(self):
+        """Teardown: stop tcpdump if stop() did not (no checks)."""
+        if self.proc.alive():
+            self.proc.stop()
+
+
+class LeakScan:
+    """What leak_scan found: the packets, the TCP streams and their sizes."""
+
+    def __init__(self, packets, streams, client_ip, pcap):
+        self.packets = packets
+        self.streams = streams
+        self.received = sum(len(v) for k, v in streams.items() if k[2] == client_ip)
+        self.sent = sum(len(v) for k, v in streams.items() if k[0] == client_ip)
+        self.summary = "%d packets, %d TCP directions, %d payload bytes received and %d sent by the client, in %s" % (
+            len(packets),
+            len(streams),
+            self.received,
+            self.sent,
+            pcap,
+        )
+
+
+def leak_scan(capture, net, forbidden=(), must_receive=(), min_received=1000):
+    """The leak scan of a client-ns Capture (stopped here if it still runs).
+
+    Positive control: the client received more than `min_received` payload
+    bytes, and every string of `must_receive` (say, the gateway's advertised
+    address) in them.  Then: every packet is between the client and the
+    edge's client-side address, and no internal address of `net` and no
+    string of `forbidden` appears in any payload byte, either direction.
+    Payloads are searched per TCP direction, reassembled, so a string split
+    across segments is still found.  Returns a LeakScan.
+    """
+    packets = capture.stop()
+    streams = tcp_streams(packets)
+    scan = LeakScan(packets, streams, net.client_ip, capture.pcap)
+    assert scan.received > min_received, "too little traffic (want > %d bytes received): %s" % (
+        min_received,
+        scan.summary,
+    )
+    received = [v for k, v in streams.items() if k[2] == net.client_ip]
+    for needle in must_receive:
+        assert any(needle.encode() in v for v in received), "%r never reached the client: %s" % (needle, scan.summary)
+    peers = {p[0] for p in packets} | {p[1] for p in packets}
+    assert peers == {net.client_ip, net.edge_client_ip}, "unexpected peers %s: %s" % (sorted(peers), scan.summary)
+    for needle in list(net.internal_ips()) + list(forbidden):
+        hits = ["%s:%d->%s:%d" % k for k, v in streams.items() if needle.encode() in v]
+        assert not hits, "%r in the client's traffic (%s): %s" % (needle, ", ".join(hits[:5]), scan.summary)
+    return scan
 
 
 # -------------------------------------------------------------------- pcap
@@ -187,3 +410,14 @@ def read_pcap(path):
         sport, dport = struct.unpack(">HH", tcp[:4])
         offset = (tcp[12] >> 4) * 4
         yield src, dst, sport, dport, bytes(tcp[offset:])
+
+
+def tcp_streams(packets):
+    """{(src, sport, dst, dport): payload bytes in capture order} of read_pcap's packets (or a pcap path)."""
+    if isinstance(packets, str):
+        packets = read_pcap(packets)
+    parts = {}
+    for src, dst, sport, dport, payload in packets:
+        if payload:
+            parts.setdefault((src, sport, dst, dport), []).append(payload)
+    return {key: b"".join(chunks) for key, chunks in parts.items()}

@@ -348,20 +348,28 @@ class MockClusterProc(Cluster):
 
 
 class TansuProc(Cluster):
-    """A single tansu broker (node id 111) with in-memory storage."""
+    """A single tansu broker (node id 111) with in-memory storage.
+
+    On loopback by default (a free port on `host`); in a network namespace,
+    `prefix` runs it (and its topic creation) there, on a fixed `port`, and
+    `connect_check(ip, port)` probes readiness from inside.
+    """
 
     kind = "tansu"
     NODE_ID = 111
 
-    def __init__(self, logdir, host="127.0.0.1"):
+    def __init__(self, logdir, host="127.0.0.1", port=None, prefix=(), connect_check=None, name="tansu"):
         self.tansu = require_tool("tansu")
-        port = free_port(host)
+        self.prefix = list(prefix)
+        if port is None:
+            port = free_port(host)
         url = "tcp://%s:%d" % (host, port)
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
         self.proc = ManagedProc(
-            "tansu",
-            [
+            name,
+            self.prefix
+            + [
                 self.tansu,
                 "broker",
                 "--listener-url",
@@ -375,7 +383,9 @@ class TansuProc(Cluster):
             env=env,
         )
         self.url = url
-        if not wait_for(lambda: can_connect(host, port) or not self.proc.alive(), 30):
+        check = connect_check or can_connect
+        if not wait_for(lambda: not self.proc.alive() or check(host, port), 30, 0.2):
+            self.proc.stop()
             raise AssertionError("tansu did not listen on %s\n%s" % (url, self.proc.excerpt()))
         if not self.proc.alive():
             raise AssertionError("tansu exited\n%s" % self.proc.excerpt())
@@ -384,7 +394,8 @@ class TansuProc(Cluster):
 
     def create_topic(self, name, partitions):
         run(
-            [self.tansu, "topic", "create", name, "--broker", self.url, "--partitions", str(partitions)],
+            self.prefix
+            + [self.tansu, "topic", "create", name, "--broker", self.url, "--partitions", str(partitions)],
             timeout=30,
             check=True,
         )

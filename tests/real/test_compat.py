@@ -4,9 +4,17 @@ One module-scoped run drives every client (kcat with librdkafka 2.0.2 and
 2.16, confluent-kafka, kafka-python, aiokafka, kafkajs) through kafka-edge in
 front of the mock cluster and tansu, plus the direct runs that prove the
 expected failures are not kafka-edge's, plus tests/real_rdkafka.rs through
-cargo.  Then one test per cell, one per client/broker for address leaks, one
-for the rdkafka rows, and one that README.md's generated section is what this
-run measured.
+cargo.  It runs in network namespaces (compat_matrix.namespace_env): brokers
+on an internal address in the cluster ns (where the direct runs execute),
+the two gateways in the edge ns, every run through kafka-edge in the client
+ns, which reaches only the edge, and a tcpdump capture there from before the
+gateways start until the matrix is done.
+
+Then one test per cell, one per client/broker for upstream addresses in
+what the client printed, one for the capture (nothing the clients received
+or sent during the whole run names an internal address or upstream
+host:port), one for the rdkafka rows, and one that README.md's generated
+section is what this run measured.
 """
 
 import json
@@ -15,19 +23,20 @@ import os
 import pytest
 
 import compat_matrix
-from realenv import make_kcat_libdir
 
 RESULTS = {}  # filled by the fixture; printed by conftest's terminal summary
 
 
 @pytest.fixture(scope="module")
-def compat(mock_cluster, tansu_cluster, mock_gateway, tansu_gateway, workdir):
-    env = compat_matrix.Env(
-        {"mock": mock_cluster, "tansu": tansu_cluster},
-        {"mock": mock_gateway, "tansu": tansu_gateway},
-        workdir,
-        make_kcat_libdir(workdir),
-    )
+def compat_setup(workdir):
+    """(Env, SeedNetwork, Capture): clusters, gateways and capture in namespaces, for this module."""
+    with compat_matrix.namespace_env(workdir) as setup:
+        yield setup
+
+
+@pytest.fixture(scope="module")
+def compat(compat_setup, workdir):
+    env, _, _ = compat_setup
     info = compat_matrix.run_matrix(env)
     path = os.path.join(workdir, "compat-results.json")
     with open(path, "w") as f:
@@ -63,6 +72,16 @@ def test_no_upstream_address_in_client_output(compat, client, broker):
     """Nothing a client printed through kafka-edge (logs, metadata, errors) names an upstream address."""
     found = compat["leaks"].get("%s-%s-gateway" % (client, broker))
     assert not found, "upstream address(es) %s in the output of %s through kafka-edge" % (found, client)
+
+
+def test_client_capture_of_the_whole_run_names_no_internal_address(compat, compat_setup):
+    """Every byte the client ns exchanged during the matrix: only client and edge, no upstream address.
+
+    Positive control: plenty of payload reached the clients, including the
+    gateways' advertised address; tcpdump lost no packet.
+    """
+    env, net, capture = compat_setup
+    compat["capture"] = compat_matrix.capture_scan(env, net, capture)
 
 
 def test_rdkafka_crate_rows(compat):

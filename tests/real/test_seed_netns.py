@@ -17,27 +17,18 @@ Namespaces carry a per-run tag and are deleted (after killing whatever still
 runs inside them) in the fixture teardown, also when a test fails.
 """
 
-import os
-import time
-
 import pytest
 
 from clients import CLIENTS, Client, make_values
-from netns import SeedNetwork, read_pcap, sweep_stale_namespaces
+from netns import SeedNetwork, leak_scan, seed_network
 from realenv import (
     PYTHON,
     TCPFORWARD,
     ManagedProc,
-    MockClusterProc,
-    compile_bindshim,
     describe,
     kclient,
     read_line,
-    require_tool,
-    run,
-    start_gateway,
     stop_gateway,
-    wait_for,
 )
 
 GATEWAY_PORT = 9092  # kafka-edge bootstrap port on the edge's client-side address
@@ -47,95 +38,34 @@ FORWARD_PORT = 29092  # the plain TCP forwarder of the "without kafka-edge" test
 
 @pytest.fixture(scope="module")
 def seed_net():
-    require_tool("ip")
-    sweep_stale_namespaces()
-    net = SeedNetwork()
-    try:
-        net.setup()
+    with seed_network() as net:
         yield net
-    finally:
-        errors = net.teardown()
-        assert not errors, "namespace cleanup failed: %s" % errors
 
 
 @pytest.fixture(scope="module")
 def seed_cluster(seed_net, workdir):
-    """3 mock brokers listening (and advertising) the cluster ns's internal IP."""
-    shim = compile_bindshim(workdir)
-    prefix = SeedNetwork.prefix(seed_net.ns_cluster) + [
-        "env",
-        "LD_PRELOAD=" + shim,
-        "BIND_IP=" + seed_net.broker_ip,
-    ]
-    cluster = MockClusterProc(workdir, prefix=prefix, name="mockcluster-seed")
+    """3 mock brokers listening on (and advertising) the cluster ns's internal IP."""
+    cluster = seed_net.start_mock_cluster(workdir, "mockcluster-seed")
     try:
-        hosts = {h for h, _ in cluster.advertised.values()}
-        assert hosts == {seed_net.broker_ip}, "bind shim not effective: %s" % cluster.bootstrap
         yield cluster
     finally:
         cluster.stop()
 
 
-def client_can_connect(net):
-    """connect_check for start_gateway: try a TCP connect from the client ns."""
-
-    def check(ip, port):
-        code = "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex((%r,%d)))" % (ip, port)
-        return run(SeedNetwork.prefix(net.ns_client) + [PYTHON, "-c", code], timeout=10).returncode == 0
-
-    return check
-
-
 @pytest.fixture(scope="module")
 def client_capture(seed_net, workdir):
-    """tcpdump in the client ns, running before kafka-edge starts."""
-    tcpdump = require_tool("tcpdump")
-    pcap = os.path.join(workdir, "seed-client.pcap")
-    cap = ManagedProc(
-        "tcpdump-seed-client",
-        SeedNetwork.prefix(seed_net.ns_client)
-        + [
-            tcpdump,
-            "-Z",
-            "root",
-            "-i",
-            seed_net.if_client,
-            "-n",
-            "-U",
-            # Hand each packet over as it arrives, so stopping tcpdump right after the
-            # traffic loses none of it (buffered packets were seen lost otherwise).
-            "--immediate-mode",
-            "-s",
-            "0",
-            "-w",
-            pcap,
-            "tcp and not port %d" % FORWARD_PORT,
-        ],
-        workdir,
-    )
+    """tcpdump in the client ns, running before kafka-edge starts (the forwarder's port excluded)."""
+    cap = seed_net.capture(workdir, "tcpdump-seed-client", "tcp and not port %d" % FORWARD_PORT)
     try:
-        if not wait_for(lambda: "listening on" in cap.log_text() or not cap.alive(), 15):
-            raise AssertionError("tcpdump did not start\n%s" % cap.excerpt())
-        assert cap.alive(), cap.excerpt()
-        cap.pcap = pcap
         yield cap
     finally:
-        cap.stop()
+        cap.close()
 
 
 @pytest.fixture(scope="module")
 def seed_gateway(seed_net, seed_cluster, client_capture, workdir):
     """kafka-edge inside the edge ns, advertising its client-side address."""
-    gw = start_gateway(
-        seed_cluster,
-        workdir,
-        "kafka-edge-seed",
-        listen_ip=seed_net.edge_client_ip,
-        prefix=SeedNetwork.prefix(seed_net.ns_edge),
-        connect_check=client_can_connect(seed_net),
-        port_base=PORT_BASE,
-        listen_port=GATEWAY_PORT,
-    )
+    gw = seed_net.start_gateway(seed_cluster, workdir, "kafka-edge-seed", GATEWAY_PORT, PORT_BASE)
     try:
         yield gw
     finally:
@@ -154,12 +84,11 @@ def test_without_gateway_client_sees_internal_addresses_and_cannot_produce(seed_
     client_ns = SeedNetwork.prefix(seed_net.ns_client)
     # The internal network is not routable from the client at all.
     broker_host, broker_port = seed_cluster.advertised[1]
-    code = "import socket,sys; s=socket.socket(); s.settimeout(2); sys.exit(s.connect_ex((%r,%d)))" % (
-        broker_host,
-        broker_port,
+    assert not seed_net.connect_check(seed_net.ns_client)(broker_host, broker_port, timeout=2), (
+        "client ns can reach the internal broker %s:%d directly" % (broker_host, broker_port)
     )
-    res = run(client_ns + [PYTHON, "-c", code], timeout=15)
-    assert res.returncode != 0, "client ns can reach the internal broker directly: %s" % describe(res)
+    # ... while the cluster ns can (the check itself works).
+    assert seed_net.connect_check(seed_net.ns_cluster)(broker_host, broker_port), "broker not reachable in its ns"
 
     # A plain L4 port forward on the edge, pointing at broker 1.
     fwd = ManagedProc(
@@ -278,29 +207,6 @@ def test_client_capture_contains_no_internal_address(seed_net, seed_gateway, cli
     )
     assert res.returncode == 0, describe(res)
 
-    time.sleep(0.5)  # let the last segments hit the wire
-    client_capture.stop()
-    assert os.path.getsize(client_capture.pcap) > 24, client_capture.excerpt()
-
-    packets = list(read_pcap(client_capture.pcap))
-    received = [p for p in packets if p[1] == seed_net.client_ip]
-    payload_in = b"".join(p[4] for p in received)
-    payload_all = b"".join(p[4] for p in packets)
-    summary = "%d packets (%d to the client, %d payload bytes received) in %s" % (
-        len(packets),
-        len(received),
-        len(payload_in),
-        client_capture.pcap,
-    )
-    # Positive control: the capture saw Kafka traffic, including metadata that
-    # names the gateway's advertised host.
-    assert len(payload_in) > 1000, summary
-    assert seed_net.edge_client_ip.encode() in payload_in, "advertised host not seen in capture: " + summary
-    # Every packet the client sent or received was to/from the edge only.
-    peers = {p[0] for p in packets} | {p[1] for p in packets}
-    assert peers <= {seed_net.client_ip, seed_net.edge_client_ip}, "unexpected peers %s; %s" % (peers, summary)
-    # And no byte of any payload names an internal address.
-    for ip in seed_net.internal_ips():
-        assert ip.encode() not in payload_all, "internal address %s in the client's traffic: %s" % (ip, summary)
-    for hp in cluster.upstream_strings():
-        assert hp.encode() not in payload_all, "internal %s in the client's traffic: %s" % (hp, summary)
+    # Stops the capture that ran since before kafka-edge: only client and edge,
+    # the advertised host seen, and no internal address anywhere.
+    leak_scan(client_capture, seed_net, forbidden=cluster.upstream_strings(), must_receive=[seed_net.edge_client_ip])

@@ -36,23 +36,17 @@ the fixtures' teardown, also when a test fails.
 
 import os
 import random
-import re
-import time
 
 import pytest
 
 from clients import make_values
-from netns import SeedNetwork, sweep_stale_namespaces
+from netns import SeedNetwork, leak_scan, seed_network
 from realenv import (
     GATEWAY_IP,
     PYTHON,
-    ManagedProc,
-    MockClusterProc,
-    compile_bindshim,
     describe,
     free_port,
     pick_port_base,
-    require_tool,
     run,
     wait_for,
 )
@@ -65,7 +59,6 @@ from tlsenv import (
     start_config_gateway,
     stop_config_gateway,
     sweep_stale_netns_etc,
-    tcp_streams,
     tls_settings,
 )
 
@@ -186,32 +179,22 @@ def test_port_mode_plaintext_client_gets_nothing(tls_port_gateway, kcats):
 
 @pytest.fixture(scope="module")
 def sni_net():
-    require_tool("ip")
-    sweep_stale_namespaces()
     sweep_stale_netns_etc()
-    net = SeedNetwork()
-    hosts = None
-    try:
-        net.setup()
+    with seed_network() as net:
         net.domain = "k%s.edge.test" % net.tag  # .test never resolves anywhere else (RFC 2606)
-        hosts = NetnsHosts(net.ns_client, []).write()
-        net.hosts = hosts
-        yield net
-    finally:
-        errors = net.teardown()
-        removed = hosts.remove() if hosts else True
-        assert not errors, "namespace cleanup failed: %s" % errors
+        hosts = net.hosts = NetnsHosts(net.ns_client, []).write()
+        try:
+            yield net
+        finally:
+            removed = hosts.remove()
         assert removed, "could not remove %s" % hosts.dir
 
 
 @pytest.fixture(scope="module")
 def sni_cluster(sni_net, workdir):
     """3 mock brokers listening on (and advertising) the cluster namespace's internal IP."""
-    shim = compile_bindshim(workdir)
-    prefix = SeedNetwork.prefix(sni_net.ns_cluster) + ["env", "LD_PRELOAD=" + shim, "BIND_IP=" + sni_net.broker_ip]
-    cluster = MockClusterProc(workdir, prefix=prefix, name="mockcluster-tls-sni")
+    cluster = sni_net.start_mock_cluster(workdir, "mockcluster-tls-sni")
     try:
-        assert {h for h, _ in cluster.advertised.values()} == {sni_net.broker_ip}, cluster.bootstrap
         # Only the client namespace resolves our names, all to the edge.
         names = ["bootstrap.%s" % sni_net.domain] + ["broker-%d.%s" % (n, sni_net.domain) for n in cluster.node_ids]
         # A name under our domain that is no route of the gateway (refusal test).
@@ -237,35 +220,11 @@ def stranger_pki(tls_dir):
 @pytest.fixture(scope="module")
 def sni_capture(sni_net, workdir):
     """tcpdump on the client namespace's only interface, from before any gateway starts."""
-    tcpdump = require_tool("tcpdump")
-    pcap = os.path.join(workdir, "tls-sni-client-%s.pcap" % RUN_TAG)
-    cap = ManagedProc(
-        "tcpdump-tls-sni",
-        SeedNetwork.prefix(sni_net.ns_client)
-        # --immediate-mode: packets reach tcpdump as they arrive, not in
-        # blocks flushed every second; packets still in the kernel's buffer
-        # when tcpdump stops would be lost (it counts them as "received by
-        # filter" but never writes them).
-        + [tcpdump, "-Z", "root", "-i", sni_net.if_client, "-n", "-U", "--immediate-mode", "-s", "0"]
-        + ["-w", pcap, "tcp"],
-        workdir,
-    )
+    cap = sni_net.capture(workdir, "tcpdump-tls-sni-%s" % RUN_TAG)
     try:
-        if not wait_for(lambda: "listening on" in cap.log_text() or not cap.alive(), 15):
-            raise AssertionError("tcpdump did not start\n%s" % cap.excerpt())
-        assert cap.alive(), cap.excerpt()
-        cap.pcap = pcap
         yield cap
     finally:
-        cap.stop()
-
-
-def client_ns_connect(net):
-    def check(ip, port):
-        code = "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex((%r,%d)))" % (ip, port)
-        return run(SeedNetwork.prefix(net.ns_client) + [PYTHON, "-c", code], timeout=10).returncode == 0
-
-    return check
+        cap.close()
 
 
 def start_sni_gateway(name, net, cluster, pki, port, workdir, client_ca=None):
@@ -282,7 +241,7 @@ def start_sni_gateway(name, net, cluster, pki, port, workdir, client_ca=None):
         tls=tls,
         sni_domain=net.domain,
         prefix=SeedNetwork.prefix(net.ns_edge),
-        connect_check=client_ns_connect(net),
+        connect_check=net.connect_check(net.ns_client),
     )
     gw.cluster = cluster
     return gw
@@ -407,40 +366,23 @@ def test_sni_capture_is_tls_only(sni_net, sni_gateway, sni_capture, sni_pki, kca
     )
     assert cons.ok and sorted(cons.data) == sorted(make_values(canary, 10)), cons.detail
 
-    time.sleep(0.5)  # let the last segments reach the capture
-    sni_capture.stop()
-    # tcpdump's own count on exit: every packet the filter took was written.
-    stats = re.search(r"(\d+) packets? captured\s+(\d+) packets? received by filter", sni_capture.log_text())
-    assert stats, "no tcpdump statistics\n%s" % sni_capture.excerpt()
-    assert stats.group(1) == stats.group(2), "tcpdump lost packets\n%s" % sni_capture.excerpt()
-    streams = tcp_streams(sni_capture.pcap)
-    summary = "%d TCP directions, %d payload bytes, in %s" % (
-        len(streams),
-        sum(len(v) for v in streams.values()),
-        sni_capture.pcap,
-    )
-    # Positive controls: Kafka-sized traffic, both directions, between client and edge only.
-    assert sum(len(v) for v in streams.values()) > 5000, summary
-    peers = {k[0] for k in streams} | {k[2] for k in streams}
-    assert peers == {sni_net.client_ip, sni_net.edge_client_ip}, "peers %s; %s" % (peers, summary)
+    # Stops the capture; only client and edge, and nothing that plaintext
+    # Kafka would carry: canaries, topic and client names, internal addresses.
+    needles = [canary_topic, canary, "tls-sni-", "tls-mtls-", "sni-kcat", "mtls-confluent", "rdkafka", "confluent"]
+    scan = leak_scan(sni_capture, sni_net, forbidden=needles + cluster.upstream_strings(), min_received=2000)
+    streams = scan.streams
     to_edge = {k: v for k, v in streams.items() if k[2] == sni_net.edge_client_ip}
-    assert to_edge and len(to_edge) < len(streams), summary
+    assert to_edge and len(to_edge) < len(streams), scan.summary
     # Every stream is TLS records from its first byte (and the check knows a
     # plaintext Kafka request when it sees one: ApiVersions v3 from "rdkafka").
     kafka_request = b"\x00\x00\x00\x14\x00\x12\x00\x03\x00\x00\x00\x01\x00\x07rdkafka\x00\x00\x00\x00"
     assert not is_tls_stream(kafka_request)
     not_tls = ["%s:%d->%s:%d %r" % (k + (v[:16],)) for k, v in streams.items() if not is_tls_stream(v)]
-    assert not not_tls, "TCP streams that are not TLS: %s; %s" % (not_tls[:5], summary)
+    assert not not_tls, "TCP streams that are not TLS: %s; %s" % (not_tls[:5], scan.summary)
     # The server names travel in the client hellos: the capture saw the SNI connections.
     sent = b"".join(to_edge.values())
     for name in sni_gateway.sni_names():
-        assert name.encode() in sent, "server name %s not in any client hello; %s" % (name, summary)
-    # ...and nothing that plaintext Kafka would carry.
-    everything = b"".join(streams.values())
-    needles = [canary_topic, canary, "tls-sni-", "tls-mtls-", "sni-kcat", "mtls-confluent", "rdkafka", "confluent"]
-    needles += sni_net.internal_ips() + cluster.upstream_strings()
-    for needle in needles:
-        assert needle.encode() not in everything, "plaintext %r in the capture; %s" % (needle, summary)
+        assert name.encode() in sent, "server name %s not in any client hello; %s" % (name, scan.summary)
 
 
 # =========================================================================== 4. upstream TLS
@@ -601,7 +543,7 @@ def netns_port_gateway(sni_net, sni_cluster, tls_dir, workdir):
         port_base=NETNS_PORT_BASE,
         tls={"cert": pki.server_cert, "key": pki.server_key},
         prefix=SeedNetwork.prefix(sni_net.ns_edge),
-        connect_check=client_ns_connect(sni_net),
+        connect_check=sni_net.connect_check(sni_net.ns_client),
     )
     gw.cluster = sni_cluster
     gw.pki = pki

@@ -13,7 +13,7 @@
   * ``NetnsHosts``: ``/etc/netns/<ns>/hosts``, which ``ip netns exec`` mounts
     over ``/etc/hosts`` for everything run in that namespace; removed in
     teardown, and stale ones of dead runs swept like the namespaces.
-  * ``tcp_streams``: the payload of a pcap, reassembled per TCP direction.
+  * ``is_tls_stream``: whether a captured TCP stream is TLS records only.
 """
 
 import json
@@ -25,7 +25,7 @@ import signal
 import pytest
 
 from clients import Outcome, make_values
-from netns import NS_NAME, read_pcap
+from netns import NS_NAME
 from realenv import (
     PYTHON,
     REPO_ROOT,
@@ -364,17 +364,7 @@ def sweep_stale_netns_etc():
             shutil.rmtree(os.path.join(NETNS_ETC, name), ignore_errors=True)
 
 
-# ------------------------------------------------------------------ pcap
-
-
-def tcp_streams(pcap_path):
-    """{(src, sport, dst, dport): payload bytes in capture order} for one pcap."""
-    streams = {}
-    for src, dst, sport, dport, payload in read_pcap(pcap_path):
-        if payload:
-            key = (src, sport, dst, dport)
-            streams[key] = streams.get(key, b"") + payload
-    return streams
+# ------------------------------------------------------------------ TLS in a capture
 
 
 TLS_RECORD = re.compile(rb"^[\x14-\x17]\x03[\x01-\x04]")
