@@ -18,7 +18,9 @@ address, in the cluster ns), ``SeedNetwork.start_gateway`` (kafka-edge in the
 edge ns, advertising its client-side address), ``SeedNetwork.connect_check``
 (a TCP connect from inside a namespace), ``Capture`` (tcpdump in the client
 ns; stopping it checks that tcpdump lost no packet) and ``leak_scan`` (what
-the client's capture must and must not contain).
+the client's capture must and must not contain).  test_leader_change.py uses
+``Capture`` and ``leak_scan`` in the root namespace, on loopback, with a
+``LoopbackNet`` in place of the SeedNetwork.
 """
 
 import contextlib
@@ -259,7 +261,7 @@ TCPDUMP_STATS = re.compile(
 
 
 class Capture:
-    """tcpdump on one interface (inside a namespace: `prefix`), writing a pcap.
+    """tcpdump on one interface (inside a namespace: `prefix`; () and "lo" for root's loopback), writing a pcap.
 
     Started and listening when the constructor returns.  stop() ends it and
     returns the packets (see read_pcap), and fails if tcpdump's own exit
@@ -270,12 +272,16 @@ class Capture:
     A 32 MiB kernel buffer (-B; default 2 MiB) rides out the moments when
     tcpdump gets no CPU: with the compatibility matrix loading both cores,
     the default one dropped packets ("dropped by kernel").
+    On loopback the kernel's filter takes every packet twice, once going out
+    and once coming in, and libpcap writes only the incoming copy; there,
+    "received by filter" is twice "captured" when nothing is lost.
     """
 
     BUFFER_KIB = 32768
 
     def __init__(self, prefix, interface, workdir, name, bpf="tcp"):
         tcpdump = require_tool("tcpdump")
+        self.copies = 2 if interface == "lo" else 1  # filter hits a written packet makes
         self.pcap = os.path.join(workdir, "%s.pcap" % name)
         cmd = list(prefix) + [tcpdump, "-Z", "root", "-i", interface, "-n", "-U", "--immediate-mode", "-s", "0"]
         cmd += ["-B", str(self.BUFFER_KIB)]
@@ -305,8 +311,13 @@ class Capture:
                 "received_by_filter": int(stats.group(2)),
                 "dropped_by_kernel": int(stats.group(3)),
             }
-            lost = self.stats["captured"] != self.stats["received_by_filter"] or self.stats["dropped_by_kernel"]
-            assert not lost, "tcpdump lost packets: %s\n%s" % (self.stats, self.proc.excerpt())
+            written = self.stats["captured"] * self.copies
+            lost = written != self.stats["received_by_filter"] or self.stats["dropped_by_kernel"]
+            assert not lost, "tcpdump lost packets (%d filter hits a packet): %s\n%s" % (
+                self.copies,
+                self.stats,
+                self.proc.excerpt(),
+            )
             assert os.path.getsize(self.pcap) > 24, "empty capture\n%s" % self.proc.excerpt()
             self.packets = list(read_pcap(self.pcap))
         return self.packets
@@ -315,6 +326,26 @@ class Capture:
         """Teardown: stop tcpdump if stop() did not (no checks)."""
         if self.proc.alive():
             self.proc.stop()
+
+
+class LoopbackNet:
+    """What leak_scan needs of a SeedNetwork, for a gateway on loopback in the root namespace.
+
+    The clients' address is the kernel's source address towards `gateway_ip`
+    (127.0.0.1 for any 127/8 destination); the internal addresses are
+    `upstream_hosts`, the brokers' hosts.
+    """
+
+    def __init__(self, gateway_ip, upstream_hosts):
+        route = run(["ip", "route", "get", gateway_ip], timeout=10, check=True).stdout
+        src = re.search(r"\bsrc (\S+)", route)
+        assert src, "no source address towards %s: %r" % (gateway_ip, route)
+        self.client_ip = src.group(1)
+        self.edge_client_ip = gateway_ip
+        self.upstream_hosts = sorted(upstream_hosts)
+
+    def internal_ips(self):
+        return list(self.upstream_hosts)
 
 
 class LeakScan:
@@ -336,6 +367,8 @@ class LeakScan:
 
 def leak_scan(capture, net, forbidden=(), must_receive=(), min_received=1000):
     """The leak scan of a client-ns Capture (stopped here if it still runs).
+
+    `net`: the SeedNetwork, or a LoopbackNet for a capture on root's loopback.
 
     Positive control: the client received more than `min_received` payload
     bytes, and every string of `must_receive` (say, the gateway's advertised
