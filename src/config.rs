@@ -29,6 +29,8 @@ pub struct Config {
     pub buffer_bytes: usize,
     /// Whether large frames between plain TCP sockets move with `splice(2)`.
     pub splice: bool,
+    /// Worker threads sessions run on.
+    pub threads: usize,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
     /// Client-facing TLS, when configured.
@@ -117,6 +119,7 @@ pub struct GatewaySection {
     pub idle_timeout_ms: Option<u64>,
     pub proxy_protocol: Option<crate::proxy_protocol::Mode>,
     pub splice: Option<bool>,
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -356,6 +359,12 @@ impl Config {
                 "gateway.buffer_bytes {buffer_bytes} is outside 4096..=67108864"
             ));
         }
+        let threads = g.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if !(1..=1024).contains(&threads) {
+            problems.push(format!("gateway.threads {threads} is outside 1..=1024"));
+        }
         let max_connections = g.max_connections.unwrap_or(10_000);
         if max_connections == 0 {
             problems.push("gateway.max_connections must be at least 1".into());
@@ -393,6 +402,7 @@ impl Config {
             max_connections,
             buffer_bytes,
             splice: g.splice.unwrap_or(true),
+            threads,
             shutdown_grace: Duration::from_millis(g.shutdown_grace_ms.unwrap_or(10_000)),
             idle_timeout,
             tls,

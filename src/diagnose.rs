@@ -11,16 +11,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryError};
 use crate::frame;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, StartError};
 use crate::rewrite::api_versions;
 use crate::route::host_port;
-use crate::tls::TlsError;
 use crate::upstream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnoseError {
     #[error(transparent)]
-    Tls(#[from] TlsError),
+    Start(#[from] StartError),
     #[error("cannot read the cluster's metadata")]
     Metadata(#[from] DiscoveryError),
 }

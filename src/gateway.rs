@@ -16,6 +16,16 @@ use crate::rewrite::{AddressBook, Advertised};
 use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
 use crate::splice::{Pipes, PIPE_BYTES};
 use crate::tls::{ClientTls, TlsError, UpstreamTls};
+use crate::workers::Workers;
+
+/// Why a gateway could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot start client TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(#[source] std::io::Error),
+}
 
 pub struct Gateway {
     config: Config,
@@ -29,14 +39,17 @@ pub struct Gateway {
     pub(crate) tasks: TaskTracker,
     /// Pipes for moving large frames socket to socket.
     pub(crate) pipes: Pipes,
+    /// The threads sessions run on.
+    pub(crate) workers: Workers,
     next_bootstrap: AtomicUsize,
     /// Lets `learn`, which runs inside sessions, hand a listener task its own `Arc`.
     me: Weak<Gateway>,
 }
 
 impl Gateway {
-    /// Builds the shared state; fails only when the TLS files cannot be used.
-    pub fn new(config: Config, shutdown: CancellationToken) -> Result<Arc<Gateway>, TlsError> {
+    /// Builds the shared state and starts the worker threads; fails when the TLS files
+    /// cannot be used or no thread can be started.
+    pub fn new(config: Config, shutdown: CancellationToken) -> Result<Arc<Gateway>, StartError> {
         let client_tls = config
             .tls
             .as_ref()
@@ -48,6 +61,7 @@ impl Gateway {
             .map(UpstreamTls::load)
             .transpose()?;
         let pipes = Pipes::new(config.splice, PIPE_BYTES);
+        let workers = Workers::start(config.threads).map_err(StartError::Workers)?;
         Ok(Arc::new_cyclic(|me| Gateway {
             client_tls,
             upstream_tls,
@@ -58,6 +72,7 @@ impl Gateway {
             shutdown,
             tasks: TaskTracker::new(),
             pipes,
+            workers,
             next_bootstrap: AtomicUsize::new(0),
             me: me.clone(),
         }))

@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod deadline;
 pub mod diagnose;
 pub mod discovery;
 pub mod frame;
@@ -37,6 +38,7 @@ pub mod splice;
 pub mod tls;
 pub mod transport;
 pub mod upstream;
+pub mod workers;
 
 use std::future::Future;
 
@@ -65,7 +67,7 @@ pub async fn run(
     listeners: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tls::TlsError> {
+) -> Result<(), gateway::StartError> {
     let token = CancellationToken::new();
     let gw = Gateway::new(config, token.clone())?;
     let bootstrap = route::Route::Bootstrap;
@@ -89,6 +91,7 @@ pub async fn run(
     {
         tracing::warn!("grace period over; closing the remaining connections");
     }
+    gw.workers.stop();
     Ok(())
 }
 

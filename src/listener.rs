@@ -34,8 +34,16 @@ pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
                     if let Err(e) = socket.set_nodelay(true) {
                         tracing::debug!(client.addr = %peer, "cannot set TCP_NODELAY: {e}");
                     }
-                    gw.tasks
-                        .spawn(session::serve(socket, peer, route, gw.clone(), permit));
+                    // Counted from here, so a shutdown waits for it even before it starts.
+                    let tracked = gw.tasks.token();
+                    let owner = gw.clone();
+                    let session = move |socket| async move {
+                        session::serve(socket, peer, route, owner, permit).await;
+                        drop(tracked);
+                    };
+                    if let Err(e) = gw.workers.spawn(socket, session) {
+                        tracing::warn!(client.addr = %peer, "cannot hand the connection to a worker: {e}");
+                    }
                 }
                 Err(_) => {
                     tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection");

@@ -89,7 +89,9 @@ fn main() -> ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Accept loops, discovery and the admin endpoint are light; sessions run on the
+    // gateway's own worker threads (see workers.rs).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -185,9 +187,7 @@ pub(crate) async fn serve(listeners: Listeners, config: Config) -> anyhow::Resul
         "kafka-edge {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    kafka_edge::run(listeners, config, shutdown_signal())
-        .await
-        .context("cannot start client TLS")
+    Ok(kafka_edge::run(listeners, config, shutdown_signal()).await?)
 }
 
 async fn shutdown_signal() {

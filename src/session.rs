@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
+use crate::deadline::Deadline;
 use crate::frame::{self, FrameError};
 use crate::gateway::Gateway;
 use crate::inflight::{self, Expect, Owed, Unanswered};
@@ -247,50 +248,69 @@ fn stream(left: usize, available: usize) -> (usize, Option<usize>) {
     (n, (n < left).then_some(left - n))
 }
 
-/// Runs one read from `side`, failing it when the peer sends nothing for `idle`.
-async fn read_within<T>(
+/// A pump's idle limit, and the one timer that enforces it on every read and write.
+struct Watch {
     idle: Duration,
-    side: Side,
-    io: impl Future<Output = io::Result<T>>,
-) -> Result<T, SessionError> {
-    tokio::time::timeout(idle, io)
-        .await
-        .map_err(|_| SessionError::Idle { side, after: idle })?
-        .map_err(io_error(side))
+    deadline: Deadline,
 }
 
-/// Runs one write to `side`, failing it when the peer reads nothing for `idle`.
-async fn write_within<W: AsyncWrite + Unpin>(
-    idle: Duration,
-    side: Side,
-    wr: &mut W,
-    bytes: &[u8],
-) -> Result<(), SessionError> {
-    // The flush is free on TCP and pushes out what TLS still holds in its record buffer.
-    let write = async {
-        wr.write_all(bytes).await?;
-        wr.flush().await
-    };
-    tokio::time::timeout(idle, write)
-        .await
-        .map_err(|_| SessionError::Stalled { side, after: idle })?
-        .map_err(io_error(side))
-}
-
-/// Writes the first `ready` bytes of `buf` and drops them from it.
-async fn flush<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    buf: &mut BytesMut,
-    ready: &mut usize,
-    side: Side,
-    idle: Duration,
-) -> Result<(), SessionError> {
-    if *ready > 0 {
-        write_within(idle, side, wr, &buf[..*ready]).await?;
-        buf.advance(*ready);
-        *ready = 0;
+impl Watch {
+    fn new(idle: Duration) -> Watch {
+        Watch {
+            idle,
+            deadline: Deadline::new(),
+        }
     }
-    Ok(())
+
+    /// Runs one read from `side`, failing it when the peer sends nothing for `limit`.
+    async fn read<T>(
+        &mut self,
+        limit: Duration,
+        side: Side,
+        io: impl Future<Output = io::Result<T>>,
+    ) -> Result<T, SessionError> {
+        self.deadline
+            .within(limit, io)
+            .await
+            .map_err(|_| SessionError::Idle { side, after: limit })?
+            .map_err(io_error(side))
+    }
+
+    /// Writes all of `bytes` to `side`, failing when the peer reads nothing for the idle limit.
+    async fn write<W: AsyncWrite + Unpin>(
+        &mut self,
+        side: Side,
+        wr: &mut W,
+        bytes: &[u8],
+    ) -> Result<(), SessionError> {
+        // The flush is free on TCP and pushes out what TLS still holds in its record buffer.
+        let write = async {
+            wr.write_all(bytes).await?;
+            wr.flush().await
+        };
+        let idle = self.idle;
+        self.deadline
+            .within(idle, write)
+            .await
+            .map_err(|_| SessionError::Stalled { side, after: idle })?
+            .map_err(io_error(side))
+    }
+
+    /// Writes the first `ready` bytes of `buf` and drops them from it.
+    async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        side: Side,
+        wr: &mut W,
+        buf: &mut BytesMut,
+        ready: &mut usize,
+    ) -> Result<(), SessionError> {
+        if *ready > 0 {
+            self.write(side, wr, &buf[..*ready]).await?;
+            buf.advance(*ready);
+            *ready = 0;
+        }
+        Ok(())
+    }
 }
 
 /// The two ends of a pump, for errors in a transfer between them.
@@ -310,6 +330,7 @@ async fn splice_rest<A, B>(
     buf: &BytesMut,
     left: usize,
     ends: Ends,
+    watch: &mut Watch,
     gw: &Gateway,
 ) -> Result<bool, SessionError> {
     if left < splice::MIN_BYTES || !buf.is_empty() {
@@ -321,8 +342,8 @@ async fn splice_rest<A, B>(
     let Some(mut pipe) = gw.pipes.take() else {
         return Ok(false);
     };
-    let idle = gw.config().idle_timeout;
-    pipe.transfer(from, to, left, idle)
+    let idle = watch.idle;
+    pipe.transfer(from, to, left, idle, &mut watch.deadline)
         .await
         .map_err(|stop| match stop {
             Stop::SenderIdle => SessionError::Idle {
@@ -357,7 +378,7 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
-    let idle = config.idle_timeout;
+    let mut watch = Watch::new(config.idle_timeout);
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
     let mut current: Option<Request> = None;
     loop {
@@ -373,7 +394,9 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
                     }
                 }
                 Some(Request::Drop(left)) => {
-                    flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
+                    watch
+                        .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
+                        .await?;
                     let (n, rest) = stream(left, buf.len());
                     buf.advance(n);
                     current = rest.map(Request::Drop);
@@ -401,7 +424,9 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
                         match tx.try_send(expect) {
                             Ok(()) => {}
                             Err(mpsc::error::TrySendError::Full(expect)) => {
-                                flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
+                                watch
+                                    .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
+                                    .await?;
                                 tx.send(expect).await.map_err(|_| closed(Side::Client))?;
                             }
                             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -413,14 +438,16 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
                 }
             }
         }
-        flush(&mut wr, &mut buf, &mut ready, Side::Broker, idle).await?;
+        watch
+            .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
+            .await?;
         if let Some(Request::Forward(left)) = current {
             let ends = Ends {
                 sender: Side::Client,
                 receiver: Side::Broker,
                 when: "in the middle of a request",
             };
-            if splice_rest(&rd, &wr, &buf, left, ends, gw).await? {
+            if splice_rest(&rd, &wr, &buf, left, ends, &mut watch, gw).await? {
                 current = None;
                 continue;
             }
@@ -442,8 +469,8 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
         let read = tokio::select! {
             _ = gw.shutdown.cancelled(), if current.is_none() => continue,
             // Silence is idleness only when the client is owed nothing, or stopped mid-request.
-            read = read_within(
-                if current.is_some() || owed.is_none() { idle } else { Duration::MAX },
+            read = watch.read(
+                if current.is_some() || owed.is_none() { watch.idle } else { Duration::MAX },
                 Side::Client,
                 rd.read_buf(&mut buf),
             ) => read?,
@@ -508,7 +535,7 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
-    let idle = config.idle_timeout;
+    let mut watch = Watch::new(config.idle_timeout);
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
     let mut current: Option<Response> = None;
     // At most one expectation is taken off the queue ahead of its response, so the queue's
@@ -537,7 +564,9 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
                     }
                 }
                 Some(Response::Rewrite { kind, version, len }) => {
-                    flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
+                    watch
+                        .flush(Side::Client, &mut wr, &mut buf, &mut ready)
+                        .await?;
                     if buf.len() < len {
                         buf.reserve(len - buf.len());
                         break;
@@ -546,7 +575,7 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
                     let rewritten = rewrite::response(kind, version, original, gw);
                     gw.metrics.rewrite(kind.api_key() as i16, rewritten.is_ok());
                     let rewritten = rewritten?;
-                    write_within(idle, Side::Client, &mut wr, &rewritten).await?;
+                    watch.write(Side::Client, &mut wr, &rewritten).await?;
                     owed.settle();
                     current = None;
                 }
@@ -563,8 +592,10 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
                     }
                     match due.take() {
                         Some(Expect::Local(answer)) => {
-                            flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
-                            write_within(idle, Side::Client, &mut wr, &answer).await?;
+                            watch
+                                .flush(Side::Client, &mut wr, &mut buf, &mut ready)
+                                .await?;
+                            watch.write(Side::Client, &mut wr, &answer).await?;
                             owed.settle();
                         }
                         Some(Expect::Response {
@@ -637,14 +668,16 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
                 }
             }
         }
-        flush(&mut wr, &mut buf, &mut ready, Side::Client, idle).await?;
+        watch
+            .flush(Side::Client, &mut wr, &mut buf, &mut ready)
+            .await?;
         if let Some(Response::Forward(left) | Response::Unasked(left)) = current {
             let ends = Ends {
                 sender: Side::Broker,
                 receiver: Side::Client,
                 when: "with a response due",
             };
-            if splice_rest(&rd, &wr, &buf, left, ends, gw).await? {
+            if splice_rest(&rd, &wr, &buf, left, ends, &mut watch, gw).await? {
                 if let Some(Response::Forward(_)) = current {
                     owed.settle();
                 }
@@ -663,8 +696,8 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
                 None => requests_open = false,
             },
             // A broker is idle only when it owes a response; otherwise silence is normal.
-            read = read_within(
-                if current.is_some() || due.is_some() { idle } else { Duration::MAX },
+            read = watch.read(
+                if current.is_some() || due.is_some() { watch.idle } else { Duration::MAX },
                 Side::Broker,
                 rd.read_buf(&mut buf),
             ) => {

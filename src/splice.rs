@@ -73,6 +73,7 @@ mod imp {
     use tokio::net::TcpStream;
 
     use super::Stop;
+    use crate::deadline::Deadline;
 
     /// Idle pipes kept for reuse; more are closed when returned.
     const KEEP: usize = 64;
@@ -137,6 +138,7 @@ mod imp {
             to: &TcpStream,
             len: usize,
             idle: Duration,
+            deadline: &mut Deadline,
         ) -> Result<(), Stop> {
             let mut left = len;
             let mut held = 0;
@@ -185,12 +187,14 @@ mod imp {
                 }
                 // Stuck: bytes held must go out before anything else; else wait for input.
                 if held > 0 {
-                    tokio::time::timeout(idle, to.writable())
+                    deadline
+                        .within(idle, to.writable())
                         .await
                         .map_err(|_| Stop::ReceiverStalled)?
                         .map_err(Stop::Receiver)?;
                 } else {
-                    tokio::time::timeout(idle, from.readable())
+                    deadline
+                        .within(idle, from.readable())
                         .await
                         .map_err(|_| Stop::SenderIdle)?
                         .map_err(Stop::Sender)?;
@@ -234,6 +238,7 @@ mod imp {
             _to: &tokio::net::TcpStream,
             _len: usize,
             _idle: std::time::Duration,
+            _deadline: &mut crate::deadline::Deadline,
         ) -> Result<(), Stop> {
             match *self {}
         }
@@ -248,6 +253,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::{Pipes, Stop, PIPE_BYTES};
+    use crate::deadline::Deadline;
 
     /// A connected pair of sockets: (the end the test drives, the end the gateway holds).
     async fn pair() -> (TcpStream, TcpStream) {
@@ -279,8 +285,12 @@ mod tests {
             got
         };
         let idle = Duration::from_secs(5);
-        let (_, moved, got) =
-            tokio::join!(write, pipe.transfer(&from, &to, frame.len(), idle), read);
+        let mut deadline = Deadline::new();
+        let (_, moved, got) = tokio::join!(
+            write,
+            pipe.transfer(&from, &to, frame.len(), idle, &mut deadline),
+            read
+        );
         assert!(moved.is_ok(), "{moved:?}");
         assert!(got == frame, "bytes changed on the way");
         let mut rest = [0; 10];
@@ -300,7 +310,9 @@ mod tests {
         let (to, _receiver) = pair().await;
         sender.write_all(&bytes(1000)).await.expect("send");
         let mut pipe = pipes.take().expect("a pipe");
-        let stop = pipe.transfer(&from, &to, 100_000, idle).await;
+        let stop = pipe
+            .transfer(&from, &to, 100_000, idle, &mut Deadline::new())
+            .await;
         assert!(matches!(stop, Err(Stop::SenderIdle)), "{stop:?}");
 
         let (mut sender, from) = pair().await;
@@ -308,7 +320,9 @@ mod tests {
         sender.write_all(&bytes(1000)).await.expect("send");
         drop(sender);
         let mut pipe = pipes.take().expect("a pipe");
-        let stop = pipe.transfer(&from, &to, 100_000, idle).await;
+        let stop = pipe
+            .transfer(&from, &to, 100_000, idle, &mut Deadline::new())
+            .await;
         assert!(matches!(stop, Err(Stop::SenderClosed)), "{stop:?}");
 
         // A receiver that reads nothing: the socket buffers fill, then the transfer stalls.
@@ -316,8 +330,9 @@ mod tests {
         let (to, _receiver) = pair().await;
         let frame = bytes(64 << 20);
         let mut pipe = pipes.take().expect("a pipe");
+        let mut deadline = Deadline::new();
         let stop = tokio::select! {
-            stop = pipe.transfer(&from, &to, frame.len(), idle) => stop,
+            stop = pipe.transfer(&from, &to, frame.len(), idle, &mut deadline) => stop,
             _ = sender.write_all(&frame) => panic!("64 MiB went through with nobody reading"),
         };
         assert!(matches!(stop, Err(Stop::ReceiverStalled)), "{stop:?}");

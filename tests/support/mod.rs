@@ -407,7 +407,7 @@ pub struct Gateway {
     pub admin: SocketAddr,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
-    pub task: Option<tokio::task::JoinHandle<Result<(), kafka_edge::tls::TlsError>>>,
+    pub task: Option<tokio::task::JoinHandle<Result<(), kafka_edge::gateway::StartError>>>,
 }
 
 impl Gateway {

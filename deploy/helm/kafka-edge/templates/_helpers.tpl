@@ -119,6 +119,9 @@ advertised_host = {{ include "kafka-edge.advertisedHost" . | toJson }}
 max_connections = {{ int64 $v.gateway.maxConnections }}
 buffer_bytes = {{ int64 $v.gateway.bufferBytes }}
 splice = {{ $v.gateway.splice }}
+{{- if $v.gateway.threads }}
+threads = {{ int64 $v.gateway.threads }}
+{{- end }}
 max_frame_bytes = {{ int64 $v.gateway.maxFrameBytes }}
 idle_timeout_ms = {{ int64 $v.gateway.idleTimeoutMs }}
 shutdown_grace_ms = {{ int64 $v.gateway.shutdownGraceMs }}
