@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod proxy_protocol;
 pub mod rewrite;
 pub mod route;
+pub mod scram;
 pub mod session;
 pub mod splice;
 pub mod tls;
