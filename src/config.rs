@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::route::{AddressPlan, NodeRange, SniNames};
+use crate::sasl::{Mechanism, PasswordSource, SaslSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
@@ -37,6 +38,9 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// TLS to the brokers, when configured.
     pub upstream_tls: Option<UpstreamTlsSettings>,
+    /// The gateway's own SASL login to brokers, when configured. Holds where the password
+    /// is, never the password.
+    pub upstream_sasl: Option<SaslSettings>,
     /// Where the admin endpoint listens; `None` when turned off.
     pub admin_listen: Option<SocketAddr>,
     /// Whether client connections start with a PROXY protocol header.
@@ -129,6 +133,16 @@ pub struct UpstreamSection {
     pub connect_timeout_ms: Option<u64>,
     pub metadata_refresh_ms: Option<u64>,
     pub tls: Option<UpstreamTlsSection>,
+    pub sasl: Option<UpstreamSaslSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSaslSection {
+    pub mechanism: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -324,6 +338,9 @@ impl Config {
                 verify_hostname: section.verify_hostname.unwrap_or(true),
             })
         });
+        let upstream_sasl = u
+            .sasl
+            .and_then(|section| check_sasl(section, &mut problems));
         // Off unless asked for: two gateways on one host must not fight over a default port.
         let admin_listen = match flags.admin_listen.or(file.admin.listen).as_deref() {
             None | Some("off") => None,
@@ -407,6 +424,7 @@ impl Config {
             idle_timeout,
             tls,
             upstream_tls,
+            upstream_sasl,
             admin_listen,
             proxy_protocol: g.proxy_protocol.unwrap_or_default(),
         })
@@ -421,6 +439,76 @@ impl Config {
 /// The bootstrap address clients are told, `host:port`.
 pub fn advertised_bootstrap(config: &Config) -> String {
     config.plan.bootstrap_address()
+}
+
+/// `[upstream.sasl]`: a known mechanism, a user, and exactly one password source that can be
+/// read now (it is read again at every login, so a rotated file is picked up).
+fn check_sasl(section: UpstreamSaslSection, problems: &mut Vec<String>) -> Option<SaslSettings> {
+    let before = problems.len();
+    let names = || Mechanism::ALL.map(Mechanism::name).join(", ");
+    let mechanism = match section.mechanism.as_deref() {
+        None => {
+            problems.push(format!(
+                "upstream.sasl.mechanism is required: one of {}",
+                names()
+            ));
+            None
+        }
+        Some(name) => {
+            let parsed = Mechanism::parse(name);
+            if parsed.is_none() {
+                problems.push(format!(
+                    "upstream.sasl.mechanism `{name}` is not one of {}",
+                    names()
+                ));
+            }
+            parsed
+        }
+    };
+    let username = section.username.unwrap_or_default();
+    if username.is_empty() {
+        problems.push("upstream.sasl.username is required".into());
+    } else if mechanism == Some(Mechanism::Plain) && username.contains('\0') {
+        problems.push("upstream.sasl.username cannot contain a NUL character with PLAIN".into());
+    }
+    let password = match (section.password_file, section.password_env) {
+        (Some(path), None) => Some(PasswordSource::File(path)),
+        (None, Some(name)) if name.is_empty() || name.contains(['=', '\0']) => {
+            problems.push(format!(
+                "upstream.sasl.password_env `{name}` is not an environment variable name"
+            ));
+            None
+        }
+        (None, Some(name)) => Some(PasswordSource::Env(name)),
+        (Some(_), Some(_)) => {
+            problems.push("upstream.sasl: give password_file or password_env, not both".into());
+            None
+        }
+        (None, None) => {
+            problems.push("upstream.sasl needs password_file (a file holding the password) or password_env (the name of an environment variable holding it)".into());
+            None
+        }
+    };
+    if let Some(source) = &password {
+        match source.read() {
+            Ok(secret) if mechanism == Some(Mechanism::Plain) && secret.contains_nul() => {
+                problems.push(format!(
+                    "{}: a PLAIN password cannot contain a NUL character",
+                    source.describe()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(e),
+        }
+    }
+    match (mechanism, password) {
+        (Some(mechanism), Some(password)) if problems.len() == before => Some(SaslSettings {
+            mechanism,
+            username,
+            password,
+        }),
+        _ => None,
+    }
 }
 
 fn check_sni(names: &SniNames, tls: bool, problems: &mut Vec<String>) {
@@ -625,6 +713,149 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kafka-edge.toml");
         let file = File::load(&path).unwrap();
         Config::resolve(file, Overrides::default()).unwrap();
+    }
+
+    /// A file of its own for one test, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, contents: &str) -> TempFile {
+            let path = std::env::temp_dir()
+                .join(format!("kafka-edge-config-{}-{name}", std::process::id()));
+            std::fs::write(&path, contents).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn with_sasl(section: &str) -> Result<Config, Vec<String>> {
+        let file: File = toml::from_str(&format!("[upstream.sasl]\n{section}")).unwrap();
+        match Config::resolve(file, flags()) {
+            Ok(config) => Ok(config),
+            Err(ConfigError::Invalid { problems }) => Err(problems),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn sasl_reads_the_password_from_a_file_or_the_environment() {
+        let secret = TempFile::new("sasl-ok", "pencil-1\n");
+        let config = with_sasl(&format!(
+            "mechanism = \"scram-sha-512\"\nusername = \"edge\"\npassword_file = {:?}",
+            secret.0
+        ))
+        .unwrap();
+        let sasl = config.upstream_sasl.clone().unwrap();
+        assert_eq!(sasl.mechanism, Mechanism::ScramSha512);
+        assert_eq!(sasl.username, "edge");
+        assert_eq!(sasl.password, PasswordSource::File(secret.0.clone()));
+        // The trailing newline is not part of the password, which never shows in Debug.
+        let password = sasl.password.read().unwrap();
+        assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+        assert!(!format!("{config:?}").contains("pencil"));
+
+        // cargo sets CARGO_PKG_NAME for the test process too: an environment variable
+        // that is there without this test setting one.
+        let config = with_sasl(
+            "mechanism = \"PLAIN\"\nusername = \"edge\"\npassword_env = \"CARGO_PKG_NAME\"",
+        )
+        .unwrap();
+        let sasl = config.upstream_sasl.unwrap();
+        assert_eq!(sasl.password, PasswordSource::Env("CARGO_PKG_NAME".into()));
+        assert!(sasl.password.read().is_ok());
+    }
+
+    #[test]
+    fn sasl_problems_are_reported_together() {
+        let empty = TempFile::new("sasl-empty", "\n");
+        let cases: Vec<(String, &[&str])> = vec![
+            (
+                "username = \"edge\"\npassword_env = \"CARGO_PKG_NAME\"".into(),
+                &["upstream.sasl.mechanism is required: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"],
+            ),
+            (
+                "mechanism = \"GSSAPI\"\npassword_env = \"CARGO_PKG_NAME\"".into(),
+                &[
+                    "upstream.sasl.mechanism `GSSAPI` is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+                    "upstream.sasl.username is required",
+                ],
+            ),
+            (
+                "mechanism = \"PLAIN\"\nusername = \"edge\"".into(),
+                &["upstream.sasl needs password_file (a file holding the password) or password_env"],
+            ),
+            (
+                "mechanism = \"PLAIN\"\nusername = \"edge\"\npassword_env = \"A\"\npassword_file = \"/p\"".into(),
+                &["upstream.sasl: give password_file or password_env, not both"],
+            ),
+            (
+                "mechanism = \"PLAIN\"\nusername = \"edge\"\npassword_file = \"/nonexistent/kafka-edge-pw\"".into(),
+                &["upstream.sasl.password_file /nonexistent/kafka-edge-pw: cannot read it: No such file"],
+            ),
+            (
+                format!("mechanism = \"PLAIN\"\nusername = \"edge\"\npassword_file = {:?}", empty.0),
+                &["the password is empty"],
+            ),
+            (
+                "mechanism = \"PLAIN\"\nusername = \"edge\"\npassword_env = \"KAFKA_EDGE_TEST_NEVER_SET_4711\"".into(),
+                &["upstream.sasl.password_env: environment variable KAFKA_EDGE_TEST_NEVER_SET_4711: environment variable not found"],
+            ),
+            (
+                "mechanism = \"PLAIN\"\nusername = \"edge\"\npassword_env = \"A=B\"".into(),
+                &["upstream.sasl.password_env `A=B` is not an environment variable name"],
+            ),
+            (
+                "mechanism = \"PLAIN\"\nusername = \"a\\u0000b\"\npassword_env = \"CARGO_PKG_NAME\"".into(),
+                &["upstream.sasl.username cannot contain a NUL character with PLAIN"],
+            ),
+        ];
+        for (section, needles) in cases {
+            let problems = with_sasl(&section).unwrap_err();
+            let all = problems.join("\n");
+            for needle in needles {
+                assert!(
+                    all.contains(needle),
+                    "missing {needle:?} for\n{section}\nin:\n{all}"
+                );
+            }
+        }
+        let err = toml::from_str::<File>("[upstream.sasl]\npassword = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("password"), "{err}");
+    }
+
+    /// The commented `[upstream.sasl]` of the example, uncommented, names every key rightly.
+    #[test]
+    fn example_sasl_section_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kafka-edge.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section: String = text
+            .lines()
+            .skip_while(|l| *l != "# [upstream.sasl]")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed: UpstreamSaslSection = toml::from_str(&section).unwrap();
+        assert!(parsed.password_file.is_some() && parsed.password_env.is_some());
+        let secret = TempFile::new("sasl-example", "pencil");
+        let mut problems = Vec::new();
+        let settings = check_sasl(
+            UpstreamSaslSection {
+                password_env: None,
+                password_file: Some(secret.0.clone()),
+                ..parsed
+            },
+            &mut problems,
+        );
+        assert_eq!(problems, Vec::<String>::new());
+        assert!(settings.is_some());
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Report {
     pub api_versions: Result<Vec<(i16, i16, i16)>, String>,
     pub bootstrap: String,
     pub tls: bool,
+    /// Whether the brokers require a SASL login (the gateway has one configured for itself):
+    /// then clients need their own.
+    pub sasl: bool,
 }
 
 impl Report {
@@ -56,6 +59,7 @@ impl Report {
 
 pub async fn diagnose(config: Config) -> Result<Report, DiagnoseError> {
     let tls = config.tls.is_some();
+    let sasl = config.upstream_sasl.is_some();
     let bootstrap = config.plan.bootstrap_address();
     let gw = Gateway::new(config, CancellationToken::new())?;
     let view = discovery::fetch(&gw).await?;
@@ -81,12 +85,13 @@ pub async fn diagnose(config: Config) -> Result<Report, DiagnoseError> {
         api_versions: api_versions(&gw).await,
         bootstrap,
         tls,
+        sasl,
     })
 }
 
 /// ApiVersions v0 from a bootstrap server, narrowed to what the gateway offers.
 async fn api_versions(gw: &Gateway) -> Result<Vec<(i16, i16, i16)>, String> {
-    let (stream, _) = upstream::dial_bootstrap(gw)
+    let (mut stream, _) = upstream::dial_bootstrap(gw)
         .await
         .map_err(|e| e.to_string())?;
     let mut request = frame::begin(64);
@@ -151,11 +156,22 @@ impl fmt::Display for Report {
         }
         writeln!(f, "\nclient configuration:")?;
         writeln!(f, "  bootstrap.servers={}", self.bootstrap)?;
+        let protocol = match (self.sasl, self.tls) {
+            (false, false) => "PLAINTEXT",
+            (false, true) => "SSL",
+            (true, false) => "SASL_PLAINTEXT",
+            (true, true) => "SASL_SSL",
+        };
+        writeln!(f, "  security.protocol={protocol}")?;
         if self.tls {
-            writeln!(f, "  security.protocol=SSL")?;
             writeln!(f, "  ssl.ca.location=<the CA that signed tls.cert>")?;
-        } else {
-            writeln!(f, "  security.protocol=PLAINTEXT")?;
+        }
+        if self.sasl {
+            // The gateway passes clients' logins through to the brokers untouched.
+            writeln!(
+                f,
+                "  sasl.mechanism, sasl.username, sasl.password=<the client's own, as the brokers know them>"
+            )?;
         }
         Ok(())
     }

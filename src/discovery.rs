@@ -17,6 +17,7 @@ use crate::gateway::Gateway;
 use crate::rewrite::metadata::{self, ClusterView};
 use crate::rewrite::AddressBook;
 use crate::route::RouteError;
+use crate::sasl::{self, SaslError};
 use crate::upstream::{self, CallError, UpstreamError};
 
 /// Metadata v4: served by every broker since Kafka 1.0, and able to ask for brokers alone
@@ -30,12 +31,24 @@ pub enum DiscoveryError {
     Connect(#[from] UpstreamError),
     #[error("asking {addr}: {source}")]
     Call { addr: String, source: CallError },
+    #[error("cannot log in to {addr}: {error}")]
+    Login { addr: String, error: SaslError },
+    #[error("{addr} closed the connection at the Metadata request and answers SASL handshakes: its listener requires authentication; configure [upstream.sasl] for the gateway's own requests{}", offers(.offered))]
+    LoginRequired { addr: String, offered: Vec<String> },
     #[error("{addr} did not answer within {REPLY_TIMEOUT:?}")]
     Timeout { addr: String },
     #[error("cannot decode the Metadata answer from {addr}: {reason}")]
     Decode { addr: String, reason: String },
     #[error(transparent)]
     Route(#[from] RouteError),
+}
+
+fn offers(mechanisms: &[String]) -> String {
+    if mechanisms.is_empty() {
+        String::new()
+    } else {
+        format!(" (the broker offers: {})", mechanisms.join(", "))
+    }
 }
 
 /// Refreshes the broker table until shutdown.
@@ -78,20 +91,52 @@ pub async fn refresh(gw: &Gateway) -> Result<usize, DiscoveryError> {
 /// server. Read with the rewrite's bounds-checked walk: nothing is allocated from a count the
 /// broker sent before its bytes are there.
 pub async fn fetch(gw: &Gateway) -> Result<ClusterView, DiscoveryError> {
-    let (stream, addr) = upstream::dial_bootstrap(gw).await?;
-    let request = request();
-    let call = stream.call(&request, gw.config().max_frame_bytes);
-    let whole = tokio::time::timeout(REPLY_TIMEOUT, call)
+    let (mut stream, addr) = upstream::dial_bootstrap(gw).await?;
+    let max_frame = gw.config().max_frame_bytes;
+    let ask = async {
+        if let Some(settings) = &gw.config().upstream_sasl {
+            sasl::authenticate(&mut stream, settings, max_frame)
+                .await
+                .map_err(|error| DiscoveryError::Login {
+                    addr: addr.clone(),
+                    error,
+                })?;
+        }
+        stream
+            .call(&request(), max_frame)
+            .await
+            .map_err(|source| DiscoveryError::Call {
+                addr: addr.clone(),
+                source,
+            })
+    };
+    let answer = tokio::time::timeout(REPLY_TIMEOUT, ask)
         .await
-        .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })?
-        .map_err(|source| DiscoveryError::Call {
-            addr: addr.clone(),
-            source,
-        })?;
+        .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })?;
+    let whole = match answer {
+        Err(DiscoveryError::Call { addr, source }) if gw.config().upstream_sasl.is_none() => {
+            return Err(explain(gw, addr, source).await);
+        }
+        other => other?,
+    };
     metadata::view(&whole, METADATA_VERSION).map_err(|e| DiscoveryError::Decode {
         addr,
         reason: e.to_string(),
     })
+}
+
+/// A broker whose listener requires SASL closes the connection at a Metadata request sent
+/// before a login, which reads like any other broken connection. Asked again, on a new
+/// connection, whether it wants a login, such a broker says so; then that is the error.
+async fn explain(gw: &Gateway, addr: String, source: CallError) -> DiscoveryError {
+    let look = async {
+        let mut stream = upstream::redial_bootstrap(gw, &addr).await?;
+        sasl::requires_login(&mut stream, gw.config().max_frame_bytes).await
+    };
+    match tokio::time::timeout(REPLY_TIMEOUT, look).await {
+        Ok(Some(offered)) => DiscoveryError::LoginRequired { addr, offered },
+        _ => DiscoveryError::Call { addr, source },
+    }
 }
 
 fn request() -> Bytes {

@@ -15,8 +15,9 @@
 //! - [`tls`] terminates client TLS inside each session's task.
 //!
 //! Around it: [`config`] (schema and validation), [`gateway`] (shared state), [`route`]
-//! (address plan and broker table), [`discovery`] (the gateway's own metadata refresh), and
-//! [`admin`] with [`metrics`] (health, readiness, Prometheus).
+//! (address plan and broker table), [`discovery`] (the gateway's own metadata refresh, with
+//! its own SASL login in [`sasl`] and [`scram`] when brokers require one), and [`admin`] with
+//! [`metrics`] (health, readiness, Prometheus).
 
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod proxy_protocol;
 pub mod rewrite;
 pub mod route;
+pub mod sasl;
 pub mod scram;
 pub mod session;
 pub mod splice;

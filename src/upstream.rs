@@ -5,7 +5,7 @@
 use std::io;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
@@ -74,9 +74,19 @@ pub async fn dial_bootstrap(gw: &Gateway) -> Result<(BrokerStream, String), Upst
     Err(last)
 }
 
-/// Whether a broker address can be reached from here (TCP, and TLS when configured).
+/// Whether a broker address can be reached from here (TCP, and TLS when configured). Sends
+/// nothing: a broker that requires SASL accepts the connection all the same.
 pub async fn probe(gw: &Gateway, addr: &str) -> Result<(), String> {
     connect(gw, addr).await.map(drop)
+}
+
+/// A new connection to one configured bootstrap server, for a second look at a server that
+/// just failed a request of the gateway's own.
+pub(crate) async fn redial_bootstrap(gw: &Gateway, addr: &str) -> Option<BrokerStream> {
+    if !gw.config().bootstrap_servers.iter().any(|s| s == addr) {
+        return None;
+    }
+    connect(gw, addr).await.ok()
 }
 
 /// TCP, then TLS when `[upstream.tls]` is configured, all within the connect timeout.
@@ -125,18 +135,29 @@ pub enum CallError {
 impl BrokerStream {
     /// Sends one request frame of the gateway's own and reads the whole answer, size prefix
     /// included. A size above `max_frame` is refused before anything is allocated for it.
-    pub async fn call(self, request: &[u8], max_frame: usize) -> Result<Bytes, CallError> {
-        let (mut rd, mut wr) = self.into_halves();
-        wr.write_all(request).await?;
-        wr.flush().await?;
-        let mut size = [0u8; frame::SIZE_PREFIX];
-        rd.read_exact(&mut size).await?;
-        let len = frame::frame_len(&size, max_frame)?.unwrap_or(frame::SIZE_PREFIX);
-        let mut whole = vec![0u8; len];
-        whole[..frame::SIZE_PREFIX].copy_from_slice(&size);
-        rd.read_exact(&mut whole[frame::SIZE_PREFIX..]).await?;
-        Ok(Bytes::from(whole))
+    /// The connection stays usable for the next request (a SASL login, then Metadata).
+    pub async fn call(&mut self, request: &[u8], max_frame: usize) -> Result<Bytes, CallError> {
+        match self {
+            BrokerStream::Plain(tcp) => exchange(tcp, request, max_frame).await,
+            BrokerStream::Tls(tls) => exchange(&mut **tls, request, max_frame).await,
+        }
     }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &[u8],
+    max_frame: usize,
+) -> Result<Bytes, CallError> {
+    stream.write_all(request).await?;
+    stream.flush().await?;
+    let mut size = [0u8; frame::SIZE_PREFIX];
+    stream.read_exact(&mut size).await?;
+    let len = frame::frame_len(&size, max_frame)?.unwrap_or(frame::SIZE_PREFIX);
+    let mut whole = vec![0u8; len];
+    whole[..frame::SIZE_PREFIX].copy_from_slice(&size);
+    stream.read_exact(&mut whole[frame::SIZE_PREFIX..]).await?;
+    Ok(Bytes::from(whole))
 }
 
 impl Connection for BrokerStream {

@@ -582,6 +582,159 @@ async fn diagnose_reports_the_map_clients_would_get() {
     assert!(report.to_string().contains("NOT SERVED"));
 }
 
+/// `[upstream.sasl]` with PLAIN, the password in a file of its own (removed when dropped).
+struct SaslFile {
+    path: std::path::PathBuf,
+}
+
+impl SaslFile {
+    fn new(name: &str, password: &str) -> SaslFile {
+        let path =
+            std::env::temp_dir().join(format!("kafka-edge-gw-{}-{name}", std::process::id()));
+        std::fs::write(&path, format!("{password}\n")).unwrap();
+        SaslFile { path }
+    }
+
+    fn section(&self, mechanism: &str) -> File {
+        toml::from_str(&format!(
+            "[upstream.sasl]\nmechanism = \"{mechanism}\"\nusername = \"{PLAIN_USER}\"\npassword_file = {:?}",
+            self.path
+        ))
+        .unwrap()
+    }
+}
+
+impl Drop for SaslFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn diagnose_config(cluster: &FakeCluster, file: File) -> kafka_edge::Config {
+    kafka_edge::Config::resolve(
+        file,
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            ..Overrides::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn logs_in_to_a_cluster_that_requires_sasl_and_becomes_ready() {
+    let cluster = FakeCluster::start(&[1, 2], Quirk::RequiresPlain).await;
+    let base = free_port_base(&[1, 2]);
+    let secret = SaslFile::new("ready", PLAIN_PASSWORD);
+    let gw = Gateway::start(
+        secret.section("PLAIN"),
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            broker_port_base: Some(base),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http_get(gw.admin, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Broker ports are open before any client has bootstrapped.
+    for id in [1, 2] {
+        tokio::net::TcpStream::connect(("127.0.0.1", base + id))
+            .await
+            .unwrap_or_else(|e| panic!("broker {id} port not bound: {e}"));
+    }
+    assert!(!format!("{:?}", gw.config).contains(PLAIN_PASSWORD));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn sasl_failures_say_what_is_wrong() {
+    let cluster = FakeCluster::start(&[1], Quirk::RequiresPlain).await;
+    let fails = |file: File| {
+        let config = diagnose_config(&cluster, file);
+        async move {
+            let err = kafka_edge::diagnose::diagnose(config).await.unwrap_err();
+            // The whole chain, as the binary prints it.
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(e) = source {
+                text = format!("{text}: {e}");
+                source = e.source();
+            }
+            text
+        }
+    };
+
+    let wrong = SaslFile::new("wrong", "not-the-password");
+    let text = fails(wrong.section("PLAIN")).await;
+    assert!(
+        text.contains("the broker refused the login of user \"edge\" with PLAIN: SaslAuthenticationFailed: Invalid username or password"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-password"), "{text}");
+
+    let right = SaslFile::new("unoffered", PLAIN_PASSWORD);
+    let text = fails(right.section("SCRAM-SHA-512")).await;
+    assert!(
+        text.contains("the broker does not offer SCRAM-SHA-512 (upstream.sasl.mechanism); it offers: PLAIN, SCRAM-SHA-256"),
+        "{text}"
+    );
+
+    // Without [upstream.sasl], the closed connection is explained.
+    let text = fails(File::default()).await;
+    assert!(
+        text.contains("closed the connection at the Metadata request and answers SASL handshakes: its listener requires authentication; configure [upstream.sasl]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the broker offers: PLAIN, SCRAM-SHA-256"),
+        "{text}"
+    );
+
+    // The right login reads the cluster, and the report tells clients to log in too.
+    let report = kafka_edge::diagnose::diagnose(diagnose_config(&cluster, right.section("PLAIN")))
+        .await
+        .unwrap();
+    assert!(report.healthy());
+    assert!(
+        report
+            .to_string()
+            .contains("security.protocol=SASL_PLAINTEXT"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_login_to_a_broker_without_sasl_authenticate_stops_clearly() {
+    // The plain fake lists no SaslAuthenticate in ApiVersions.
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let secret = SaslFile::new("no-authenticate", PLAIN_PASSWORD);
+    let err = kafka_edge::diagnose::diagnose(diagnose_config(&cluster, secret.section("PLAIN")))
+        .await
+        .unwrap_err();
+    let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(
+        text.contains("does not offer SaslHandshake v1 and SaslAuthenticate"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_broker_is_not_taken_for_one_that_requires_sasl() {
+    // Metadata fails on a reset connection; so does the SaslHandshake asked to explain it.
+    let cluster = FakeCluster::start(&[1], Quirk::ResetMidResponse).await;
+    let err = kafka_edge::diagnose::diagnose(diagnose_config(&cluster, File::default()))
+        .await
+        .unwrap_err();
+    let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(!text.contains("[upstream.sasl]"), "{text}");
+    assert!(text.contains("asking"), "{text}");
+}
+
 async fn proxied_gateway(cluster: &FakeCluster, mode: &str) -> Gateway {
     Gateway::start(
         toml::from_str(&format!("[gateway]\nproxy_protocol = \"{mode}\"")).unwrap(),

@@ -43,7 +43,17 @@ pub enum Quirk {
     ResetMidResponse,
     /// Answers Produce with acks=0 too, as librdkafka's mock and tansu do.
     AnswersAcksZero,
+    /// Requires a SASL PLAIN login as PLAIN_USER / PLAIN_PASSWORD, as a broker's SASL
+    /// listener does: offers PLAIN and SCRAM-SHA-256, refuses other credentials with
+    /// SASL_AUTHENTICATION_FAILED, and closes the connection at any other request before
+    /// the login (ApiVersions excepted).
+    RequiresPlain,
 }
+
+/// The credentials a `Quirk::RequiresPlain` broker accepts.
+pub const PLAIN_USER: &str = "edge";
+pub const PLAIN_PASSWORD: &str = "pencil";
+const OFFERED: [&str; 2] = ["PLAIN", "SCRAM-SHA-256"];
 
 /// One fake broker: answers ApiVersions, Metadata, FindCoordinator, DescribeCluster, Produce
 /// and Fetch. Its `name` is sent as the cluster id, so a test can tell who answered.
@@ -104,6 +114,7 @@ async fn serve(
     cluster: Advertised,
     quirk: Quirk,
 ) {
+    let mut logged_in = false;
     loop {
         let Ok(size) = socket.read_i32().await else {
             return;
@@ -132,6 +143,14 @@ async fn serve(
         let version = i16::from_be_bytes([body[2], body[3]]);
         let header =
             RequestHeader::decode(&mut body, api_key.request_header_version(version)).unwrap();
+        let before_login = !matches!(
+            api_key,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        );
+        if quirk == Quirk::RequiresPlain && !logged_in && before_login {
+            // As Kafka's SASL listeners do: no answer, the connection closes.
+            return;
+        }
         let mut correlation_id = header.correlation_id;
         if quirk == Quirk::WrongCorrelationId {
             correlation_id += 1;
@@ -148,7 +167,7 @@ async fn serve(
             .encode(&mut out, response_version)
             .unwrap();
         match api_key {
-            ApiKey::ApiVersions => api_versions().encode(&mut out, version).unwrap(),
+            ApiKey::ApiVersions => api_versions(quirk).encode(&mut out, version).unwrap(),
             ApiKey::Metadata => {
                 metadata_of(&name, &cluster)
                     .encode(&mut out, version)
@@ -211,6 +230,27 @@ async fn serve(
                         ])])
                     .encode(&mut out, version)
                     .unwrap();
+            }
+            ApiKey::SaslHandshake if quirk == Quirk::RequiresPlain => {
+                let request = SaslHandshakeRequest::decode(&mut body, version).unwrap();
+                let offered = OFFERED.contains(&request.mechanism.as_str());
+                SaslHandshakeResponse::default()
+                    .with_error_code(if offered { 0 } else { 33 })
+                    .with_mechanisms(OFFERED.map(StrBytes::from_static_str).to_vec())
+                    .encode(&mut out, version)
+                    .unwrap();
+            }
+            ApiKey::SaslAuthenticate if quirk == Quirk::RequiresPlain => {
+                let request = SaslAuthenticateRequest::decode(&mut body, version).unwrap();
+                let expected = format!("\0{PLAIN_USER}\0{PLAIN_PASSWORD}");
+                logged_in = request.auth_bytes == expected.as_bytes();
+                let mut response = SaslAuthenticateResponse::default();
+                if !logged_in {
+                    response = response.with_error_code(58).with_error_message(Some(
+                        StrBytes::from_static_str("Invalid username or password"),
+                    ));
+                }
+                response.encode(&mut out, version).unwrap();
             }
             ApiKey::SaslHandshake => {
                 let request = SaslHandshakeRequest::decode(&mut body, version).unwrap();
@@ -301,14 +341,14 @@ fn port_of(cluster: &Advertised, node_id: i32) -> i32 {
     )
 }
 
-fn api_versions() -> ApiVersionsResponse {
+fn api_versions(quirk: Quirk) -> ApiVersionsResponse {
     let entry = |api: ApiKey, min: i16, max: i16| {
         ApiVersion::default()
             .with_api_key(api as i16)
             .with_min_version(min)
             .with_max_version(max)
     };
-    ApiVersionsResponse::default().with_api_keys(vec![
+    let mut response = ApiVersionsResponse::default().with_api_keys(vec![
         entry(ApiKey::Produce, 3, 11),
         entry(ApiKey::Fetch, 4, 17),
         entry(ApiKey::Metadata, 0, 12),
@@ -316,7 +356,14 @@ fn api_versions() -> ApiVersionsResponse {
         entry(ApiKey::ApiVersions, 0, 4),
         entry(ApiKey::DescribeCluster, 0, 1),
         entry(ApiKey::Vote, 0, 1),
-    ])
+    ]);
+    if quirk == Quirk::RequiresPlain {
+        response.api_keys.push(entry(ApiKey::SaslHandshake, 0, 1));
+        response
+            .api_keys
+            .push(entry(ApiKey::SaslAuthenticate, 0, 2));
+    }
+    response
 }
 
 fn metadata_of(name: &str, cluster: &Advertised) -> MetadataResponse {
