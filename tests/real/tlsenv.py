@@ -21,6 +21,8 @@ import os
 import re
 import shutil
 import signal
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -120,6 +122,9 @@ class ConfigGateway:
 
     tls: {"cert", "key", optional "client_ca"} for client-facing TLS.
     upstream_tls: {"ca", optional "cert", "key", "verify_hostname"}.
+    upstream_sasl: {"mechanism", "username", "password_file" or "password_env"}.
+    admin_port: serve /livez, /readyz and /metrics on listen_ip:admin_port.
+    env: more environment variables for the gateway process.
     """
 
     def __init__(
@@ -135,6 +140,9 @@ class ConfigGateway:
         tls=None,
         sni_domain=None,
         upstream_tls=None,
+        upstream_sasl=None,
+        admin_port=None,
+        env=None,
         prefix=(),
     ):
         self.name = name
@@ -145,12 +153,17 @@ class ConfigGateway:
         self.host = advertised_host or listen_ip
         self.sni_domain = sni_domain
         self.tls = tls
+        self.admin_port = admin_port
         sections = [
             ("gateway", {"listen": "%s:%d" % (listen_ip, listen_port), "advertised_host": self.host}),
             ("upstream", {"bootstrap_servers": list(bootstrap_servers), "connect_timeout_ms": 3000}),
         ]
         if upstream_tls:
             sections.append(("upstream.tls", dict(upstream_tls)))
+        if upstream_sasl:
+            sections.append(("upstream.sasl", dict(upstream_sasl)))
+        if admin_port:
+            sections.append(("admin", {"listen": "%s:%d" % (listen_ip, admin_port)}))
         if port_base is not None:
             sections.append(("brokers", {"port_base": port_base}))
         if tls:
@@ -160,7 +173,7 @@ class ConfigGateway:
         self.config_path = os.path.join(logdir, "%s.toml" % name)
         with open(self.config_path, "w") as f:
             f.write(render_config(sections))
-        env = dict(os.environ)
+        env = dict(os.environ, **(env or {}))
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("NO_COLOR", "1")
@@ -203,6 +216,17 @@ class ConfigGateway:
             # client tests then fail with the log); a gateway that must not
             # reach its upstream (negative tests) passes brokers=False.
             self.broker_ports_ready = wait_for(lambda: all(check(self.listen_ip, p) for p in ports), 10, 0.2)
+
+    def admin_get(self, path):
+        """(status, body) of GET path on the admin endpoint; (None, reason) when unreachable."""
+        url = "http://%s:%d%s" % (self.listen_ip, self.admin_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as res:
+                return res.status, res.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError as e:
+            return None, str(e)
 
     def log_text(self):
         return self.proc.log_text()
