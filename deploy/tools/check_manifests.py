@@ -25,6 +25,9 @@ rendered by helm template). Checked:
    every Service port in from anywhere.
 4. kafka-edge containers run non-root with a read-only root filesystem, no
    privilege escalation, all capabilities dropped, seccomp RuntimeDefault.
+5. Where the configuration takes the gateway's SASL password from an
+   environment variable (upstream.sasl.password_env), the container declares
+   that variable, from a Secret (secretKeyRef), never as a literal value.
 
 With --toml-out DIR, each kafka-edge configuration is also written to DIR (one
 file per ConfigMap) so that the binary itself can be asked to accept it.
@@ -228,6 +231,7 @@ def check(documents: list[tuple[str, dict]], toml_out: Path | None = None) -> Ch
             plan = Plan(found[1])
             plans[id(obj)] = plan
             check_container_ports(c, cwhere, container, plan)
+            check_sasl_password(c, cwhere, container, found[1])
 
     # Services.
     for path, obj in documents:
@@ -298,6 +302,21 @@ def check_security(c: Checker, where: str, spec: dict, container: dict) -> None:
         c.fail(where, f"seccompProfile is {seccomp!r}, not RuntimeDefault")
     if len(c.problems) == before:
         c.checked.append(f"{where}: non-root, read-only root, no capabilities, seccomp RuntimeDefault")
+
+
+def check_sasl_password(c: Checker, where: str, container: dict, config: dict) -> None:
+    name = ((config.get("upstream") or {}).get("sasl") or {}).get("password_env")
+    if name is None:
+        return
+    env = {e.get("name"): e for e in container.get("env") or []}
+    entry = env.get(name)
+    if entry is None:
+        c.fail(where, f"upstream.sasl.password_env {name} is not in the container's env")
+    elif "value" in entry or not (entry.get("valueFrom") or {}).get("secretKeyRef"):
+        c.fail(where, f"upstream.sasl.password_env {name} must come from a Secret (valueFrom.secretKeyRef), not a value")
+    else:
+        ref = entry["valueFrom"]["secretKeyRef"]
+        c.checked.append(f"{where}: SASL password {name} from Secret {ref.get('name')} key {ref.get('key')}")
 
 
 def check_container_ports(c: Checker, where: str, container: dict, plan: Plan) -> None:
@@ -399,6 +418,9 @@ def check_policy(c: Checker, where: str, svc: dict, workload: dict, policies: li
             c.checked.append(f"{ident(ppath, policy)}: lets every port of {where.split(': ', 1)[1]} in")
 
 
+SASL_SECTION = '[upstream.sasl]\nmechanism = "PLAIN"\nusername = "edge"\npassword_env = "EDGE_PW"\n\n'
+
+
 def self_test(paths: list[str]) -> int:
     """Break good manifests in known ways; each break must be reported."""
     import copy
@@ -447,6 +469,12 @@ def self_test(paths: list[str]) -> int:
             lambda d: find(d, "NetworkPolicy")["spec"]["ingress"][0]["ports"].pop(), "does not let broker-2"),
         "service selects nothing": (
             lambda d: lb_ports(d) and find(d, "Service", "kafka-edge")["spec"].update(selector={"app": "x"}), "matches no workload"),
+        "SASL password variable not declared": (
+            lambda d: set_config(d, "[brokers]", SASL_SECTION + "[brokers]"), "password_env EDGE_PW is not in"),
+        "SASL password as a literal value": (
+            lambda d: (set_config(d, "[brokers]", SASL_SECTION + "[brokers]"),
+                       container(d).setdefault("env", []).append({"name": "EDGE_PW", "value": "x"})),
+            "must come from a Secret"),
         "readiness probe on /livez": (
             lambda d: container(d)["readinessProbe"]["httpGet"].update(path="/livez"), "readinessProbe"),
     }

@@ -33,6 +33,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* The environment variable the gateway's SASL password reaches it in, from upstream.sasl.passwordSecretName. */}}
+{{- define "kafka-edge.saslPasswordEnv" -}}
+KAFKA_EDGE_UPSTREAM_SASL_PASSWORD
+{{- end -}}
+
 {{/* SNI mode: one port for the whole cluster. */}}
 {{- define "kafka-edge.sniMode" -}}
 {{- if .Values.sni.domain -}}true{{- end -}}
@@ -113,6 +118,12 @@ twice, or one that collides with the bootstrap or admin port.
 {{- if ne (empty $v.upstream.tls.certKey) (empty $v.upstream.tls.keyKey) -}}
 {{- fail "upstream.tls.certKey and upstream.tls.keyKey go together" -}}
 {{- end -}}
+{{- if and $v.upstream.sasl.enabled (not $v.upstream.sasl.username) -}}
+{{- fail "upstream.sasl.enabled needs upstream.sasl.username (the user the gateway logs in as)" -}}
+{{- end -}}
+{{- if and $v.upstream.sasl.enabled (not $v.upstream.sasl.passwordSecretName) -}}
+{{- fail "upstream.sasl.enabled needs upstream.sasl.passwordSecretName (the Secret holding the gateway's password)" -}}
+{{- end -}}
 [gateway]
 listen = {{ printf "0.0.0.0:%d" (int64 $v.gateway.port) | toJson }}
 advertised_host = {{ include "kafka-edge.advertisedHost" . | toJson }}
@@ -140,6 +151,13 @@ cert = {{ printf "/etc/kafka-edge/upstream-tls/%s" $v.upstream.tls.certKey | toJ
 key = {{ printf "/etc/kafka-edge/upstream-tls/%s" $v.upstream.tls.keyKey | toJson }}
 {{- end }}
 verify_hostname = {{ $v.upstream.tls.verifyHostname }}
+{{- end }}
+{{- if $v.upstream.sasl.enabled }}
+
+[upstream.sasl]
+mechanism = {{ $v.upstream.sasl.mechanism | toJson }}
+username = {{ $v.upstream.sasl.username | toJson }}
+password_env = {{ include "kafka-edge.saslPasswordEnv" . | toJson }}
 {{- end }}
 
 {{- if not $v.sni.domain }}
