@@ -29,8 +29,8 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum DiscoveryError {
     #[error(transparent)]
     Connect(#[from] UpstreamError),
-    #[error("asking {addr}: {source}")]
-    Call { addr: String, source: CallError },
+    #[error("asking {addr}: {reason}")]
+    Call { addr: String, reason: CallError },
     #[error("cannot log in to {addr}: {error}")]
     Login { addr: String, error: SaslError },
     #[error("{addr} closed the connection at the Metadata request and answers SASL handshakes: its listener requires authentication; configure [upstream.sasl] for the gateway's own requests{}", offers(.offered))]
@@ -105,17 +105,17 @@ pub async fn fetch(gw: &Gateway) -> Result<ClusterView, DiscoveryError> {
         stream
             .call(&request(), max_frame)
             .await
-            .map_err(|source| DiscoveryError::Call {
+            .map_err(|reason| DiscoveryError::Call {
                 addr: addr.clone(),
-                source,
+                reason,
             })
     };
     let answer = tokio::time::timeout(REPLY_TIMEOUT, ask)
         .await
         .map_err(|_| DiscoveryError::Timeout { addr: addr.clone() })?;
     let whole = match answer {
-        Err(DiscoveryError::Call { addr, source }) if gw.config().upstream_sasl.is_none() => {
-            return Err(explain(gw, addr, source).await);
+        Err(DiscoveryError::Call { addr, reason }) if gw.config().upstream_sasl.is_none() => {
+            return Err(explain(gw, addr, reason).await);
         }
         other => other?,
     };
@@ -128,14 +128,14 @@ pub async fn fetch(gw: &Gateway) -> Result<ClusterView, DiscoveryError> {
 /// A broker whose listener requires SASL closes the connection at a Metadata request sent
 /// before a login, which reads like any other broken connection. Asked again, on a new
 /// connection, whether it wants a login, such a broker says so; then that is the error.
-async fn explain(gw: &Gateway, addr: String, source: CallError) -> DiscoveryError {
+async fn explain(gw: &Gateway, addr: String, reason: CallError) -> DiscoveryError {
     let look = async {
         let mut stream = upstream::redial_bootstrap(gw, &addr).await?;
         sasl::requires_login(&mut stream, gw.config().max_frame_bytes).await
     };
     match tokio::time::timeout(REPLY_TIMEOUT, look).await {
         Ok(Some(offered)) => DiscoveryError::LoginRequired { addr, offered },
-        _ => DiscoveryError::Call { addr, source },
+        _ => DiscoveryError::Call { addr, reason },
     }
 }
 

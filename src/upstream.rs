@@ -123,13 +123,26 @@ pub enum BrokerStream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// Why a request of the gateway's own got no usable answer.
+/// Why a request of the gateway's own got no usable answer. The cause is part of the
+/// message and not also a `source`, so a printed error chain says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     #[error("i/o: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("bad frame: {0}")]
-    Frame(#[from] FrameError),
+    Frame(FrameError),
+}
+
+impl From<io::Error> for CallError {
+    fn from(e: io::Error) -> CallError {
+        CallError::Io(e)
+    }
+}
+
+impl From<FrameError> for CallError {
+    fn from(e: FrameError) -> CallError {
+        CallError::Frame(e)
+    }
 }
 
 impl BrokerStream {
