@@ -35,9 +35,10 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    share_acknowledge_response as ack, share_fetch_response as fetch, ApiKey, ApiVersionsResponse,
-    BrokerId, DescribeClusterResponse, DescribeQuorumResponse, FindCoordinatorResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    describe_configs_response as configs, share_acknowledge_response as ack,
+    share_fetch_response as fetch, ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterResponse,
+    DescribeConfigsResponse, DescribeQuorumResponse, FindCoordinatorResponse, ProduceRequest,
+    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{
@@ -286,6 +287,28 @@ fn rewrite_cases() -> Vec<Case> {
     let quorum_version = highest_offered(ApiKey::DescribeQuorum);
     let coordinator_version = highest_offered(ApiKey::FindCoordinator);
     let ack_version = highest_offered(ApiKey::ShareAcknowledge);
+    let configs_version = highest_offered(ApiKey::DescribeConfigs);
+
+    // One broker's configuration as `kafka-configs --describe --all` asks for it: a few
+    // hundred entries, two of which name addresses.
+    let broker_configs = DescribeConfigsResponse::default().with_results(vec![
+        configs::DescribeConfigsResult::default()
+            .with_resource_type(4)
+            .with_resource_name(s("1"))
+            .with_configs(
+                ["advertised.listeners", "listeners"]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain((0..300).map(|i| format!("some.setting.{i}")))
+                    .map(|name| {
+                        configs::DescribeConfigsResourceResult::default()
+                            .with_name(s(&name))
+                            .with_value(Some(s("PLAINTEXT://kafka-1.kafka.svc.cluster.local:9092")))
+                            .with_documentation(Some(s("What this setting does.")))
+                    })
+                    .collect(),
+            ),
+    ]);
 
     let quorum = DescribeQuorumResponse::default()
         .with_topics(vec![TopicData::default()
@@ -392,6 +415,12 @@ fn rewrite_cases() -> Vec<Case> {
             Rewrite::DescribeQuorum,
             quorum_version,
             &quorum,
+        ),
+        Case::new(
+            format!("describe_configs_v{configs_version}_broker_302_entries"),
+            Rewrite::DescribeConfigs,
+            configs_version,
+            &broker_configs,
         ),
         share_fetch_case(false),
         share_fetch_case(true),

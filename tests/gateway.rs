@@ -62,6 +62,38 @@ async fn metadata_names_only_gateway_addresses_and_broker_ports_reach_their_brok
     }
 }
 
+/// A broker's configuration names its own address; through the gateway that value is
+/// withheld as Kafka withholds a password, and the rest passes.
+#[tokio::test]
+async fn broker_configs_that_name_addresses_are_withheld() {
+    async fn describe(addr: std::net::SocketAddr) -> (bytes::Bytes, DescribeConfigsResponse) {
+        let mut client = Client::connect(addr).await.unwrap();
+        let request = DescribeConfigsRequest::default();
+        client
+            .call(ApiKey::DescribeConfigs, 4, &request)
+            .await
+            .unwrap()
+    }
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = gateway(&cluster, free_port_base(&[1])).await;
+    let upstream = cluster.brokers[0].addr.to_string();
+    let (raw, _) = describe(cluster.brokers[0].addr).await;
+    assert!(
+        raw.windows(upstream.len())
+            .any(|w| w == upstream.as_bytes()),
+        "the fake names its address"
+    );
+    let (raw, r) = describe(gw.addr).await;
+    assert_absent(&raw, &upstream);
+    let configs = &r.results[0].configs;
+    assert_eq!(configs[0].name.as_str(), "advertised.listeners");
+    assert_eq!(
+        (configs[0].value.as_deref(), configs[0].is_sensitive),
+        (None, true)
+    );
+    assert_eq!(configs[1].value.as_deref(), Some("168"));
+}
+
 #[tokio::test]
 async fn find_coordinator_and_describe_cluster_are_rewritten() {
     let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
@@ -240,7 +272,9 @@ async fn api_versions_are_capped_and_too_new_requests_answered_locally() {
             (3, 0, 12),
             (10, 0, 6),
             (18, 0, 4),
-            (60, 0, 1)
+            (60, 0, 1),
+            // DescribeConfigs: the broker's v0 is not offered, its layout is not walked.
+            (32, 1, 4)
         ]
     );
 

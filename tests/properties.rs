@@ -142,4 +142,30 @@ proptest! {
             .with_node_id(BrokerId(n.id)).with_host(s(&n.host)).with_port(n.port)).collect());
         rewritten(Rewrite::ShareAcknowledge, 1, &ack).node_endpoints.iter().for_each(|e| assert_gateway(&e.host, e.node_id.0, e.port));
     }
+
+    /// Broker configurations whose values name upstream hosts, among others that do not:
+    /// the first are withheld (null, sensitive), the others pass unchanged.
+    #[test]
+    fn describe_configs(
+        nodes in nodes(),
+        others in prop::collection::vec(("[a-z]{1,8}\\.[a-z]{1,8}", "[a-z0-9]{0,12}"), 0..8),
+        version in DescribeConfigsResponse::VERSIONS.min..=DescribeConfigsResponse::VERSIONS.max,
+    ) {
+        let listeners = nodes.iter().map(|n| format!("PLAINTEXT://{}:{}", n.host, n.port)).collect::<Vec<_>>().join(",");
+        let entry = |name: &str, value: &str| describe_configs_response::DescribeConfigsResourceResult::default()
+            .with_name(s(name)).with_value(Some(s(value)))
+            .with_synonyms(vec![describe_configs_response::DescribeConfigsSynonym::default().with_name(s(name)).with_value(Some(s(value)))]);
+        let mut configs = vec![entry("advertised.listeners", &listeners), entry("listeners", &listeners)];
+        configs.extend(others.iter().map(|(name, value)| entry(name, value)));
+        let body = DescribeConfigsResponse::default().with_results(vec![describe_configs_response::DescribeConfigsResult::default()
+            .with_resource_type(4).with_resource_name(s("1")).with_configs(configs)]);
+        let out = rewritten(Rewrite::DescribeConfigs, version, &body);
+        let got = &out.results[0].configs;
+        for hidden in &got[..2] {
+            prop_assert!(hidden.value.is_none() && hidden.is_sensitive && hidden.synonyms[0].value.is_none());
+        }
+        for (kept, (_, value)) in got[2..].iter().zip(&others) {
+            prop_assert_eq!(kept.value.as_deref(), Some(value.as_str()));
+        }
+    }
 }

@@ -26,12 +26,13 @@ impl AddressBook for Book {
     }
 }
 
-const KINDS: [Rewrite; 7] = [
+const KINDS: [Rewrite; 8] = [
     Rewrite::ApiVersions,
     Rewrite::Metadata,
     Rewrite::FindCoordinator,
     Rewrite::DescribeCluster,
     Rewrite::DescribeQuorum,
+    Rewrite::DescribeConfigs,
     Rewrite::ShareFetch,
     Rewrite::ShareAcknowledge,
 ];

@@ -7,6 +7,7 @@
 
 pub mod api_versions;
 mod describe_cluster;
+mod describe_configs;
 mod describe_quorum;
 mod find_coordinator;
 pub mod metadata;
@@ -48,6 +49,7 @@ pub enum Rewrite {
     FindCoordinator,
     DescribeCluster,
     DescribeQuorum,
+    DescribeConfigs,
     ShareFetch,
     ShareAcknowledge,
 }
@@ -61,6 +63,7 @@ impl Rewrite {
             ApiKey::FindCoordinator => Rewrite::FindCoordinator,
             ApiKey::DescribeCluster => Rewrite::DescribeCluster,
             ApiKey::DescribeQuorum => Rewrite::DescribeQuorum,
+            ApiKey::DescribeConfigs => Rewrite::DescribeConfigs,
             ApiKey::ShareFetch => Rewrite::ShareFetch,
             ApiKey::ShareAcknowledge => Rewrite::ShareAcknowledge,
             _ => return None,
@@ -74,6 +77,7 @@ impl Rewrite {
             Rewrite::FindCoordinator => ApiKey::FindCoordinator,
             Rewrite::DescribeCluster => ApiKey::DescribeCluster,
             Rewrite::DescribeQuorum => ApiKey::DescribeQuorum,
+            Rewrite::DescribeConfigs => ApiKey::DescribeConfigs,
             Rewrite::ShareFetch => ApiKey::ShareFetch,
             Rewrite::ShareAcknowledge => ApiKey::ShareAcknowledge,
         }
@@ -123,6 +127,7 @@ pub fn response(
         Rewrite::FindCoordinator => find_coordinator::rewrite(&mut walk, version, book),
         Rewrite::DescribeCluster => describe_cluster::rewrite(&mut walk, version, book),
         Rewrite::DescribeQuorum => describe_quorum::rewrite(&mut walk, version, book),
+        Rewrite::DescribeConfigs => describe_configs::rewrite(&mut walk, version),
         Rewrite::ShareFetch => share::rewrite_fetch(&mut walk, book),
         Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, book),
         Rewrite::ApiVersions => Ok(()),

@@ -207,40 +207,48 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// A host string, with where it lies in the frame.
-    pub fn host(&mut self) -> Result<Field<&'a str>, WireError> {
+    /// Reads one field with `read`, remembering where it lies in the frame.
+    fn field<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, WireError>,
+    ) -> Result<Field<T>, WireError> {
         let start = self.pos;
-        let value = self
-            .string()?
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or(WireError::BadHost { at: start })?;
+        let value = read(self)?;
         Ok(Field {
             start,
             end: self.pos,
             value,
         })
+    }
+
+    /// A host string, with where it lies in the frame.
+    pub fn host(&mut self) -> Result<Field<&'a str>, WireError> {
+        let at = self.pos;
+        self.field(|walk| {
+            walk.string()?
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or(WireError::BadHost { at })
+        })
+    }
+
+    /// A (nullable) string, with where it lies in the frame.
+    pub fn string_field(&mut self) -> Result<Field<Option<&'a [u8]>>, WireError> {
+        self.field(Self::string)
+    }
+
+    /// A one-byte field (int8 or boolean), with where it lies in the frame.
+    pub fn byte_field(&mut self) -> Result<Field<i8>, WireError> {
+        self.field(Self::i8)
     }
 
     /// An i32 port, with where it lies in the frame.
     pub fn port_i32(&mut self) -> Result<Field<i32>, WireError> {
-        let start = self.pos;
-        let value = self.i32()?;
-        Ok(Field {
-            start,
-            end: self.pos,
-            value,
-        })
+        self.field(Self::i32)
     }
 
     /// A u16 port, with where it lies in the frame.
     pub fn port_u16(&mut self) -> Result<Field<u16>, WireError> {
-        let start = self.pos;
-        let value = self.u16()?;
-        Ok(Field {
-            start,
-            end: self.pos,
-            value,
-        })
+        self.field(Self::u16)
     }
 
     /// Replaces a host read earlier, in the string encoding of this message.
@@ -253,6 +261,21 @@ impl<'a> Walk<'a> {
         }
         with.put_slice(host.as_bytes());
         self.edit(field.start, field.end, with.freeze());
+    }
+
+    /// Replaces a string read earlier with null, in the encoding of this message.
+    pub fn set_null<T>(&mut self, field: &Field<T>) {
+        let with: &'static [u8] = if self.flexible { &[0] } else { &[0xff, 0xff] };
+        self.edit(field.start, field.end, Bytes::from_static(with));
+    }
+
+    /// Replaces a one-byte field read earlier.
+    pub fn set_byte<T>(&mut self, field: &Field<T>, value: i8) {
+        self.edit(
+            field.start,
+            field.end,
+            Bytes::copy_from_slice(&value.to_be_bytes()),
+        );
     }
 
     /// Replaces a port read earlier, keeping its width.

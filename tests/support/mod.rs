@@ -252,6 +252,31 @@ async fn serve(
                 }
                 response.encode(&mut out, version).unwrap();
             }
+            ApiKey::DescribeConfigs => {
+                // A broker's own configuration names its address, as Kafka's does.
+                let listener = format!(
+                    "PLAINTEXT://{}:{}",
+                    host_of(&cluster, node_id),
+                    port_of(&cluster, node_id)
+                );
+                let config = |name: &str, value: &str| {
+                    describe_configs_response::DescribeConfigsResourceResult::default()
+                        .with_name(StrBytes::from_string(name.to_owned()))
+                        .with_value(Some(StrBytes::from_string(value.to_owned())))
+                };
+                DescribeConfigsResponse::default()
+                    .with_results(vec![
+                        describe_configs_response::DescribeConfigsResult::default()
+                            .with_resource_type(4)
+                            .with_resource_name(StrBytes::from_string(node_id.to_string()))
+                            .with_configs(vec![
+                                config("advertised.listeners", &listener),
+                                config("log.retention.hours", "168"),
+                            ]),
+                    ])
+                    .encode(&mut out, version)
+                    .unwrap();
+            }
             ApiKey::SaslHandshake => {
                 let request = SaslHandshakeRequest::decode(&mut body, version).unwrap();
                 SaslHandshakeResponse::default()
@@ -355,6 +380,7 @@ fn api_versions(quirk: Quirk) -> ApiVersionsResponse {
         entry(ApiKey::FindCoordinator, 0, 6),
         entry(ApiKey::ApiVersions, 0, 4),
         entry(ApiKey::DescribeCluster, 0, 1),
+        entry(ApiKey::DescribeConfigs, 0, 4),
         entry(ApiKey::Vote, 0, 1),
     ]);
     if quirk == Quirk::RequiresPlain {
