@@ -35,10 +35,11 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    describe_configs_response as configs, share_acknowledge_response as ack,
-    share_fetch_response as fetch, ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterResponse,
-    DescribeConfigsResponse, DescribeQuorumResponse, FindCoordinatorResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    describe_configs_response as configs, describe_groups_response as groups,
+    share_acknowledge_response as ack, share_fetch_response as fetch, ApiKey, ApiVersionsResponse,
+    BrokerId, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
+    DescribeQuorumResponse, FindCoordinatorResponse, GroupId, ProduceRequest, ProduceResponse,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{
@@ -288,6 +289,24 @@ fn rewrite_cases() -> Vec<Case> {
     let coordinator_version = highest_offered(ApiKey::FindCoordinator);
     let ack_version = highest_offered(ApiKey::ShareAcknowledge);
     let configs_version = highest_offered(ApiKey::DescribeConfigs);
+    let groups_version = highest_offered(ApiKey::DescribeGroups);
+    let groups =
+        DescribeGroupsResponse::default().with_groups(vec![groups::DescribedGroup::default()
+            .with_group_id(GroupId(s("orders-app")))
+            .with_group_state(s("Stable"))
+            .with_protocol_type(s("consumer"))
+            .with_protocol_data(s("range"))
+            .with_members(
+                (0..20)
+                    .map(|i| {
+                        groups::DescribedGroupMember::default()
+                            .with_member_id(s(&format!("consumer-{i}-5f0c2a")))
+                            .with_client_id(s("orders-app"))
+                            .with_client_host(s(&format!("/10.0.3.{i}")))
+                            .with_member_assignment(Bytes::from(vec![0; 64]))
+                    })
+                    .collect(),
+            )]);
 
     // One broker's configuration as `kafka-configs --describe --all` asks for it: a few
     // hundred entries, two of which name addresses.
@@ -421,6 +440,12 @@ fn rewrite_cases() -> Vec<Case> {
             Rewrite::DescribeConfigs,
             configs_version,
             &broker_configs,
+        ),
+        Case::new(
+            format!("describe_groups_v{groups_version}_1_group_20_members"),
+            Rewrite::DescribeGroups,
+            groups_version,
+            &groups,
         ),
         share_fetch_case(false),
         share_fetch_case(true),

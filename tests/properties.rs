@@ -143,6 +143,29 @@ proptest! {
         rewritten(Rewrite::ShareAcknowledge, 1, &ack).node_endpoints.iter().for_each(|e| assert_gateway(&e.host, e.node_id.0, e.port));
     }
 
+    /// Any groups of members, whose hosts the broker saw as upstream addresses: every member
+    /// host becomes the gateway marker, and everything else decodes as it was.
+    #[test]
+    fn describe_groups(
+        groups in prop::collection::vec(prop::collection::vec(("[a-z0-9-]{1,12}", "[a-z]{1,8}"), 0..6), 0..4),
+        version in DescribeGroupsResponse::VERSIONS.min..=DescribeGroupsResponse::VERSIONS.max,
+    ) {
+        let body = DescribeGroupsResponse::default().with_groups(groups.iter().enumerate().map(|(g, members)| {
+            describe_groups_response::DescribedGroup::default().with_group_id(GroupId(s(&format!("g{g}")))).with_members(
+                members.iter().map(|(id, host)| describe_groups_response::DescribedGroupMember::default()
+                    .with_member_id(s(id)).with_client_host(s(&format!("/{host}{UPSTREAM_SUFFIX}")))).collect())
+        }).collect());
+        let out = rewritten(Rewrite::DescribeGroups, version, &body);
+        prop_assert_eq!(out.groups.len(), groups.len());
+        for (got, want) in out.groups.iter().zip(&groups) {
+            prop_assert_eq!(got.members.len(), want.len());
+            for (m, (id, _)) in got.members.iter().zip(want) {
+                prop_assert_eq!(m.member_id.as_str(), id.as_str());
+                prop_assert_eq!(m.client_host.as_str(), rewrite::describe_groups::THROUGH_GATEWAY);
+            }
+        }
+    }
+
     /// Broker configurations whose values name upstream hosts, among others that do not:
     /// the first are withheld (null, sensitive), the others pass unchanged.
     #[test]

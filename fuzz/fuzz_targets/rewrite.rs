@@ -26,13 +26,14 @@ impl AddressBook for Book {
     }
 }
 
-const KINDS: [Rewrite; 8] = [
+const KINDS: [Rewrite; 9] = [
     Rewrite::ApiVersions,
     Rewrite::Metadata,
     Rewrite::FindCoordinator,
     Rewrite::DescribeCluster,
     Rewrite::DescribeQuorum,
     Rewrite::DescribeConfigs,
+    Rewrite::DescribeGroups,
     Rewrite::ShareFetch,
     Rewrite::ShareAcknowledge,
 ];

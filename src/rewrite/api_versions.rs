@@ -14,8 +14,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, DescribeClusterResponse, DescribeConfigsResponse,
-    DescribeQuorumResponse, FindCoordinatorResponse, MetadataResponse, ResponseHeader,
-    ShareAcknowledgeResponse, ShareFetchResponse,
+    DescribeGroupsResponse, DescribeQuorumResponse, FindCoordinatorResponse, MetadataResponse,
+    ResponseHeader, ShareAcknowledgeResponse, ShareFetchResponse,
 };
 use kafka_protocol::protocol::{Encodable, Message};
 
@@ -71,6 +71,7 @@ pub fn limit(api_key: i16) -> Limit {
         ApiKey::DescribeCluster => range_of::<DescribeClusterResponse>(),
         ApiKey::DescribeQuorum => range_of::<DescribeQuorumResponse>(),
         ApiKey::DescribeConfigs => range_of::<DescribeConfigsResponse>(),
+        ApiKey::DescribeGroups => range_of::<DescribeGroupsResponse>(),
         ApiKey::ShareFetch => range_of::<ShareFetchResponse>(),
         ApiKey::ShareAcknowledge => range_of::<ShareAcknowledgeResponse>(),
         ApiKey::Produce => Limit::Range {

@@ -8,6 +8,7 @@
 pub mod api_versions;
 mod describe_cluster;
 mod describe_configs;
+pub mod describe_groups;
 mod describe_quorum;
 mod find_coordinator;
 pub mod metadata;
@@ -50,6 +51,7 @@ pub enum Rewrite {
     DescribeCluster,
     DescribeQuorum,
     DescribeConfigs,
+    DescribeGroups,
     ShareFetch,
     ShareAcknowledge,
 }
@@ -64,6 +66,7 @@ impl Rewrite {
             ApiKey::DescribeCluster => Rewrite::DescribeCluster,
             ApiKey::DescribeQuorum => Rewrite::DescribeQuorum,
             ApiKey::DescribeConfigs => Rewrite::DescribeConfigs,
+            ApiKey::DescribeGroups => Rewrite::DescribeGroups,
             ApiKey::ShareFetch => Rewrite::ShareFetch,
             ApiKey::ShareAcknowledge => Rewrite::ShareAcknowledge,
             _ => return None,
@@ -78,6 +81,7 @@ impl Rewrite {
             Rewrite::DescribeCluster => ApiKey::DescribeCluster,
             Rewrite::DescribeQuorum => ApiKey::DescribeQuorum,
             Rewrite::DescribeConfigs => ApiKey::DescribeConfigs,
+            Rewrite::DescribeGroups => ApiKey::DescribeGroups,
             Rewrite::ShareFetch => ApiKey::ShareFetch,
             Rewrite::ShareAcknowledge => ApiKey::ShareAcknowledge,
         }
@@ -128,6 +132,7 @@ pub fn response(
         Rewrite::DescribeCluster => describe_cluster::rewrite(&mut walk, version, book),
         Rewrite::DescribeQuorum => describe_quorum::rewrite(&mut walk, version, book),
         Rewrite::DescribeConfigs => describe_configs::rewrite(&mut walk, version),
+        Rewrite::DescribeGroups => describe_groups::rewrite(&mut walk, version),
         Rewrite::ShareFetch => share::rewrite_fetch(&mut walk, book),
         Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, book),
         Rewrite::ApiVersions => Ok(()),
