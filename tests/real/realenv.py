@@ -491,9 +491,15 @@ def start_gateway(
         while listen_port in broker_ports:
             listen_port = free_port(listen_ip)
     gw = Gateway(cluster, logdir, listen_ip, listen_ip, base, listen_port, prefix=prefix, name=name)
+    return register_gateway(gw, connect_check=connect_check)
+
+
+def register_gateway(gw, **wait):
+    """Records a started gateway for failure reports and liveness checks, then waits (wait_ready
+    with `wait`) until it accepts connections; stops it if it never does."""
     RUNNING_GATEWAYS.append(gw)
     try:
-        gw.wait_ready(connect_check=connect_check)
+        gw.wait_ready(**wait)
     except BaseException:
         stop_gateway(gw)
         raise

@@ -56,6 +56,7 @@ from realenv import (
     pick_port_base,
     require_tool,
     run,
+    stop_gateway,
     wait_for,
 )
 from tlsenv import (
@@ -63,7 +64,6 @@ from tlsenv import (
     make_pki,
     render_config,
     start_config_gateway,
-    stop_config_gateway,
     tls_settings,
 )
 
@@ -233,7 +233,7 @@ def sasl_gateway(sasl_tansu, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def sasl_tls_gateway(sasl_tansu, sasl_pki, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def check_client(client, gw, kind):
@@ -313,7 +313,7 @@ def test_gateway_login_from_a_file_makes_it_ready(sasl_tansu, password_files, wo
     try:
         assert_ready_and_serving(gw)
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def assert_not_ready_because(gw, needles):
@@ -339,7 +339,7 @@ def test_gateway_login_with_a_wrong_password_stays_not_ready(sasl_tansu, passwor
             gw, ["cannot log in to %s" % sasl_tansu.bootstrap[0], 'SCRAM-SHA-256 login of user "%s"' % USER, "invalid-proof"]
         )
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def test_gateway_without_login_stays_not_ready_and_says_why(sasl_tansu, workdir):
@@ -347,7 +347,7 @@ def test_gateway_without_login_stays_not_ready_and_says_why(sasl_tansu, workdir)
     try:
         assert_not_ready_because(gw, ["its listener requires authentication; configure [upstream.sasl]"])
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def test_diagnose_logs_in(sasl_tansu, password_files, workdir):
@@ -396,7 +396,7 @@ def test_gateway_login_over_tls_to_the_brokers(sasl_tansu, sasl_tls_gateway, sas
         assert can_connect(GATEWAY_IP, front.port_base + sasl_tansu.NODE_ID), front.excerpt()
         check_client(SecureClient("confluent", kcats, scram()), gw, "chain-confluent")
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def chain_ports(avoid):

@@ -48,6 +48,7 @@ from realenv import (
     free_port,
     pick_port_base,
     run,
+    stop_gateway,
     wait_for,
 )
 from tlsenv import (
@@ -57,7 +58,6 @@ from tlsenv import (
     is_tls_stream,
     make_pki,
     start_config_gateway,
-    stop_config_gateway,
     sweep_stale_netns_etc,
     tls_settings,
 )
@@ -148,7 +148,7 @@ def tls_port_gateway(mock_cluster, port_pki, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 @pytest.mark.parametrize("client_name", SECURE_CLIENTS)
@@ -253,7 +253,7 @@ def sni_gateway(sni_net, sni_cluster, sni_pki, sni_capture, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +264,7 @@ def sni_mtls_gateway(sni_net, sni_cluster, sni_pki, sni_capture, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def test_sni_names_resolve_to_the_edge_in_the_client_namespace(sni_net, sni_gateway):
@@ -431,7 +431,7 @@ def tls_front(mock_cluster, upstream_pki, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 @pytest.fixture(scope="module")
@@ -442,7 +442,7 @@ def chained_gateway(tls_front, upstream_pki, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def upstream_leaks(front):
@@ -470,7 +470,7 @@ def test_upstream_tls_refuses_a_broker_from_another_ca(tls_front, port_pki, upst
         # signature as bad rather than the issuer as unknown: either refuses.)
         assert wait_for(lambda: "invalid peer certificate" in gw.log_text(), 5), gw.excerpt()
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def test_upstream_tls_without_client_certificate_is_refused_by_the_broker(tls_front, upstream_pki, kcats, workdir):
@@ -482,7 +482,7 @@ def test_upstream_tls_without_client_certificate_is_refused_by_the_broker(tls_fr
         assert not md.ok, "metadata without the client certificate A requires\n%s" % md.detail
         assert tls_front.wait_log_count(HANDSHAKE_FAILED, before), tls_front.excerpt()
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 @pytest.fixture(scope="module")
@@ -494,7 +494,7 @@ def misnamed_front(mock_cluster, tls_dir, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 def test_upstream_tls_checks_the_broker_name(misnamed_front, kcats, workdir):
@@ -507,7 +507,7 @@ def test_upstream_tls_checks_the_broker_name(misnamed_front, kcats, workdir):
         assert not md.ok, "metadata from a broker whose certificate names another host\n%s" % md.detail
         assert wait_for(lambda: "certificate not valid for name" in gw.log_text(), 5), gw.excerpt()
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
     # The explicit opt-out: the CA still counts, the name does not, and a warning says so.
     lax = dict(ca, verify_hostname=False)
     gw = start_chained("kafka-edge-upstream-lax", misnamed_front, workdir, lax, misnamed_front.node_ids)
@@ -520,7 +520,7 @@ def test_upstream_tls_checks_the_broker_name(misnamed_front, kcats, workdir):
         assert_brokers(md, gw)
         produce_and_consume(client, gw, gw.cluster, "lax")
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 # =========================================================================== 5. port mode in namespaces
@@ -550,7 +550,7 @@ def netns_port_gateway(sni_net, sni_cluster, tls_dir, workdir):
     try:
         yield gw
     finally:
-        stop_config_gateway(gw)
+        stop_gateway(gw)
 
 
 @pytest.mark.parametrize("client_name", SECURE_CLIENTS)

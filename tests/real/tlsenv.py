@@ -31,11 +31,11 @@ from netns import NS_NAME
 from realenv import (
     PYTHON,
     REPO_ROOT,
-    RUNNING_GATEWAYS,
     ManagedProc,
     can_connect,
     describe,
     gateway_binary,
+    register_gateway,
     run,
     wait_for,
 )
@@ -247,20 +247,7 @@ class ConfigGateway:
 
 def start_config_gateway(*args, connect_check=None, wait_brokers=True, **kwargs):
     """ConfigGateway(...), registered for failure reports, once it accepts connections."""
-    gw = ConfigGateway(*args, **kwargs)
-    RUNNING_GATEWAYS.append(gw)
-    try:
-        gw.wait_ready(connect_check=connect_check, brokers=wait_brokers)
-    except BaseException:
-        stop_config_gateway(gw)
-        raise
-    return gw
-
-
-def stop_config_gateway(gw):
-    if gw in RUNNING_GATEWAYS:
-        RUNNING_GATEWAYS.remove(gw)
-    return gw.stop()
+    return register_gateway(ConfigGateway(*args, **kwargs), connect_check=connect_check, brokers=wait_brokers)
 
 
 # ------------------------------------------------------------------ clients with settings
