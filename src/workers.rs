@@ -51,10 +51,6 @@ impl Workers {
         })
     }
 
-    pub fn count(&self) -> usize {
-        self.handles.len()
-    }
-
     /// Runs `session` for an accepted connection on the next worker, in turn. The socket
     /// moves to that worker's I/O driver first, so only that thread hears of it again.
     pub fn spawn<S, F>(&self, socket: TcpStream, session: S) -> io::Result<()>
