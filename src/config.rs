@@ -642,6 +642,7 @@ mod tests {
             [gateway]
             listen = "0.0.0.0:9092"
             max_frame_bytes = 10
+            threads = 0
             [brokers]
             ranges = [
               { first_node_id = 5, last_node_id = 1, first_port = 20000 },
@@ -671,6 +672,7 @@ mod tests {
             "share node ids",
             "`x` is not a node id",
             "max_frame_bytes",
+            "gateway.threads 0 is outside 1..=1024",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
