@@ -64,7 +64,13 @@ async fn check(bootstrap: &str) -> anyhow::Result<()> {
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .create()?;
-    let metadata = tokio::task::block_in_place(|| producer.client().fetch_metadata(None, TIMEOUT))?;
+    // A blocking librdkafka call: off the single-threaded main runtime, which also accepts
+    // the connections this very call makes.
+    let client = producer.clone();
+    let metadata =
+        tokio::task::spawn_blocking(move || client.client().fetch_metadata(None, TIMEOUT))
+            .await
+            .context("metadata task failed")??;
     for broker in metadata.brokers() {
         tracing::info!(
             "demo client sees broker {} at {}:{}",
