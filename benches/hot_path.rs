@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kafka_edge::cluster::route::{Route, RouteError};
 use kafka_edge::config::{self, Config};
 use kafka_edge::gateway::Gateway;
 use kafka_edge::rewrite::api_versions::{self, Limit};
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
-use kafka_edge::route::{Route, RouteError};
 use kafka_protocol::messages::api_versions_response::{ApiVersion, SupportedFeatureKey};
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_quorum_response::{
@@ -108,7 +108,7 @@ fn peek(c: &mut Criterion) {
         f.to_vec()
     };
     c.bench_function("peek_request/produce_v9", |b| {
-        b.iter(|| kafka_edge::frame::peek_request(black_box(&produce_head), 100 << 20))
+        b.iter(|| kafka_edge::proxy::frame::peek_request(black_box(&produce_head), 100 << 20))
     });
 }
 
@@ -615,7 +615,7 @@ impl Pump {
             Middle::Session => {
                 let gw = Arc::clone(gw);
                 rt.spawn(async move {
-                    let session = kafka_edge::session::relay(
+                    let session = kafka_edge::proxy::session::relay(
                         gateway_client_side,
                         gateway_broker_side,
                         Route::Broker(1),

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::route::{AddressPlan, NodeRange, SniNames};
-use crate::sasl::{Mechanism, PasswordSource, SaslSettings};
+use crate::cluster::route::{AddressPlan, NodeRange, SniNames};
+use crate::cluster::sasl::{Mechanism, PasswordSource, SaslSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
@@ -44,7 +44,7 @@ pub struct Config {
     /// Where the admin endpoint listens; `None` when turned off.
     pub admin_listen: Option<SocketAddr>,
     /// Whether client connections start with a PROXY protocol header.
-    pub proxy_protocol: crate::proxy_protocol::Mode,
+    pub proxy_protocol: crate::edge::proxy_protocol::Mode,
 }
 
 /// How the gateway speaks TLS to brokers.
@@ -121,7 +121,7 @@ pub struct GatewaySection {
     pub max_frame_bytes: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
-    pub proxy_protocol: Option<crate::proxy_protocol::Mode>,
+    pub proxy_protocol: Option<crate::edge::proxy_protocol::Mode>,
     pub splice: Option<bool>,
     pub threads: Option<usize>,
 }

@@ -9,14 +9,16 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::route::{host_port, BrokerTable, Learned, Route, RouteError};
+use crate::cluster::tls::UpstreamTls;
 use crate::config::Config;
-use crate::listener;
-use crate::metrics::Metrics;
+use crate::edge::tls::ClientTls;
+use crate::ops::metrics::Metrics;
+use crate::proxy::listener;
+use crate::proxy::splice::{Pipes, PIPE_BYTES};
+use crate::proxy::workers::Workers;
 use crate::rewrite::{AddressBook, Advertised};
-use crate::route::{host_port, BrokerTable, Learned, Route, RouteError};
-use crate::splice::{Pipes, PIPE_BYTES};
-use crate::tls::{ClientTls, TlsError, UpstreamTls};
-use crate::workers::Workers;
+use crate::tls::TlsError;
 
 /// Why a gateway could not start serving.
 #[derive(Debug, thiserror::Error)]

@@ -1,47 +1,34 @@
 //! kafka-edge: one external endpoint in front of a Kafka cluster whose brokers advertise
 //! addresses clients cannot reach.
 //!
-//! The data path, top to bottom:
+//! The crate is laid out as the data path runs:
 //!
-//! - [`listener`] accepts client connections, one accept loop per [`route::Route`]: the
-//!   bootstrap port, and one port per broker node id, bound the moment the node is learned.
-//! - [`session`] pairs each client connection with one broker connection and runs two
-//!   pumps between them.
-//! - [`frame`] peeks at frame heads without I/O; [`inflight`] remembers which response each
-//!   request awaits.
-//! - [`rewrite`] replaces every broker address in the responses that carry one; everything
-//!   else streams through untouched.
-//! - [`upstream`] dials brokers, only ever those of the cluster.
-//! - [`tls`] terminates client TLS inside each session's task.
+//! - [`edge`]: what happens before a client's first Kafka byte: TLS and SNI, the PROXY
+//!   protocol header.
+//! - [`proxy`]: accepting a client on a [`cluster::route::Route`] (the bootstrap port, or one
+//!   port per broker node id, bound the moment the node is learned), pairing it with one
+//!   broker connection, and the two pumps between them. Bytes stream through untouched,
+//!   large frames socket to socket.
+//! - [`rewrite`]: every broker address in the responses that carry one, replaced by the
+//!   gateway's own; the versions clients may negotiate.
+//! - [`cluster`]: the address plan and the broker table, discovery (the gateway's own
+//!   metadata refresh, with its own SASL login when brokers require one), and dialing
+//!   brokers, only ever those of the cluster.
+//! - [`ops`]: the admin endpoint, metrics, `diagnose`.
 //!
-//! Around it: [`config`] (schema and validation), [`gateway`] (shared state), [`route`]
-//! (address plan and broker table), [`discovery`] (the gateway's own metadata refresh, with
-//! its own SASL login in [`sasl`] and [`scram`] when brokers require one), and [`admin`] with
-//! [`metrics`] (health, readiness, Prometheus).
+//! Around them: [`config`] (schema and validation) and [`gateway`] (the shared state of a
+//! running gateway).
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
+pub mod cluster;
 pub mod config;
-pub mod deadline;
-pub mod diagnose;
-pub mod discovery;
-pub mod frame;
+pub mod edge;
 pub mod gateway;
-pub mod inflight;
-pub mod listener;
-pub mod metrics;
-pub mod proxy_protocol;
+pub mod ops;
+pub mod proxy;
 pub mod rewrite;
-pub mod route;
-pub mod sasl;
-pub mod scram;
-pub mod session;
-pub mod splice;
 pub mod tls;
-pub mod transport;
-pub mod upstream;
-pub mod workers;
 
 use std::future::Future;
 
@@ -73,13 +60,16 @@ pub async fn run(
 ) -> Result<(), gateway::StartError> {
     let token = CancellationToken::new();
     let gw = Gateway::new(config, token.clone())?;
-    let bootstrap = route::Route::Bootstrap;
-    gw.tasks
-        .spawn(listener::accept(listeners.bootstrap, bootstrap, gw.clone()));
+    let bootstrap = cluster::route::Route::Bootstrap;
+    gw.tasks.spawn(proxy::listener::accept(
+        listeners.bootstrap,
+        bootstrap,
+        gw.clone(),
+    ));
     if let Some(admin) = listeners.admin {
-        gw.tasks.spawn(admin::serve(admin, gw.clone()));
+        gw.tasks.spawn(ops::admin::serve(admin, gw.clone()));
     }
-    gw.tasks.spawn(discovery::run(gw.clone()));
+    gw.tasks.spawn(cluster::discovery::run(gw.clone()));
     if gw.client_tls().is_some() {
         gw.tasks.spawn(tls_reload(gw.clone()));
     }

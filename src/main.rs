@@ -150,7 +150,7 @@ fn load(args: RunArgs) -> Result<Config, ConfigError> {
 
 /// Prints the diagnosis; fails when anything in it would stop clients.
 async fn diagnose(config: Config) -> anyhow::Result<()> {
-    let report = kafka_edge::diagnose::diagnose(config)
+    let report = kafka_edge::ops::diagnose::diagnose(config)
         .await
         .context("diagnose")?;
     print!("{report}");

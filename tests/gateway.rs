@@ -577,7 +577,7 @@ async fn diagnose_reports_the_map_clients_would_get() {
         },
     )
     .unwrap();
-    let report = kafka_edge::diagnose::diagnose(config).await.unwrap();
+    let report = kafka_edge::ops::diagnose::diagnose(config).await.unwrap();
     assert!(report.healthy());
     assert_eq!(report.cluster_id.as_deref(), Some("broker-1"));
     let lines: Vec<_> = report
@@ -611,7 +611,7 @@ async fn diagnose_reports_the_map_clients_would_get() {
         },
     )
     .unwrap();
-    let report = kafka_edge::diagnose::diagnose(config).await.unwrap();
+    let report = kafka_edge::ops::diagnose::diagnose(config).await.unwrap();
     assert!(!report.healthy());
     assert!(report.to_string().contains("NOT SERVED"));
 }
@@ -691,7 +691,9 @@ async fn sasl_failures_say_what_is_wrong() {
     let fails = |file: File| {
         let config = diagnose_config(&cluster, file);
         async move {
-            let err = kafka_edge::diagnose::diagnose(config).await.unwrap_err();
+            let err = kafka_edge::ops::diagnose::diagnose(config)
+                .await
+                .unwrap_err();
             // The whole chain, as the binary prints it.
             let mut text = err.to_string();
             let mut source = std::error::Error::source(&err);
@@ -730,9 +732,10 @@ async fn sasl_failures_say_what_is_wrong() {
     );
 
     // The right login reads the cluster, and the report tells clients to log in too.
-    let report = kafka_edge::diagnose::diagnose(diagnose_config(&cluster, right.section("PLAIN")))
-        .await
-        .unwrap();
+    let report =
+        kafka_edge::ops::diagnose::diagnose(diagnose_config(&cluster, right.section("PLAIN")))
+            .await
+            .unwrap();
     assert!(report.healthy());
     assert!(
         report
@@ -747,9 +750,10 @@ async fn a_login_to_a_broker_without_sasl_authenticate_stops_clearly() {
     // The plain fake lists no SaslAuthenticate in ApiVersions.
     let cluster = FakeCluster::start(&[1], Quirk::None).await;
     let secret = SaslFile::new("no-authenticate", PLAIN_PASSWORD);
-    let err = kafka_edge::diagnose::diagnose(diagnose_config(&cluster, secret.section("PLAIN")))
-        .await
-        .unwrap_err();
+    let err =
+        kafka_edge::ops::diagnose::diagnose(diagnose_config(&cluster, secret.section("PLAIN")))
+            .await
+            .unwrap_err();
     let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(
         text.contains("does not offer SaslHandshake v1 and SaslAuthenticate"),
@@ -761,7 +765,7 @@ async fn a_login_to_a_broker_without_sasl_authenticate_stops_clearly() {
 async fn a_broken_broker_is_not_taken_for_one_that_requires_sasl() {
     // Metadata fails on a reset connection; so does the SaslHandshake asked to explain it.
     let cluster = FakeCluster::start(&[1], Quirk::ResetMidResponse).await;
-    let err = kafka_edge::diagnose::diagnose(diagnose_config(&cluster, File::default()))
+    let err = kafka_edge::ops::diagnose::diagnose(diagnose_config(&cluster, File::default()))
         .await
         .unwrap_err();
     let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());

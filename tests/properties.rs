@@ -2,8 +2,8 @@
 //! offers, the rewritten frame decodes exactly and names no upstream host.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_edge::cluster::route::RouteError;
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
-use kafka_edge::route::RouteError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! report stays inside the frame and the configured limit.
 #![no_main]
 
-use kafka_edge::frame::{peek_request, peek_response, SIZE_PREFIX};
+use kafka_edge::proxy::frame::{peek_request, peek_response, SIZE_PREFIX};
 use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 1 << 20;

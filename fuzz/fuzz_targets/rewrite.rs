@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use kafka_edge::rewrite::api_versions::{limit, Limit};
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
-use kafka_edge::route::RouteError;
+use kafka_edge::cluster::route::RouteError;
 use kafka_protocol::protocol::StrBytes;
 use libfuzzer_sys::fuzz_target;
 

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, Message};
 
 use super::wire::{put_uvarint, Walk, WireError};
-use crate::frame;
+use crate::proxy::frame;
 
 /// Kafka's UNSUPPORTED_VERSION error code.
 pub const UNSUPPORTED_VERSION: i16 = 35;

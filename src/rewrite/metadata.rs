@@ -7,7 +7,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::wire::Walk;
 use super::{learn_node, AddressBook, Advertised, Failure, RewriteError};
-use crate::route::RouteError;
+use crate::cluster::route::RouteError;
 
 /// Rewrites the broker list, which comes first. What follows (cluster id, controller id,
 /// topics) names no address and is copied as it is.

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::route::RouteError;
+use crate::cluster::route::RouteError;
 use wire::{Walk, WireError};
 
 /// The address clients are told for one node.

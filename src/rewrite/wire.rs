@@ -8,7 +8,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::frame::{self, SIZE_PREFIX};
+use crate::proxy::frame::{self, SIZE_PREFIX};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {

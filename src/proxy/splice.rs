@@ -73,7 +73,7 @@ mod imp {
     use tokio::net::TcpStream;
 
     use super::Stop;
-    use crate::deadline::Deadline;
+    use crate::proxy::deadline::Deadline;
 
     /// Idle pipes kept for reuse; more are closed when returned.
     const KEEP: usize = 64;
@@ -238,7 +238,7 @@ mod imp {
             _to: &tokio::net::TcpStream,
             _len: usize,
             _idle: std::time::Duration,
-            _deadline: &mut crate::deadline::Deadline,
+            _deadline: &mut crate::proxy::deadline::Deadline,
         ) -> Result<(), Stop> {
             match *self {}
         }
@@ -253,7 +253,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::{Pipes, Stop, PIPE_BYTES};
-    use crate::deadline::Deadline;
+    use crate::proxy::deadline::Deadline;
 
     /// A connected pair of sockets: (the end the test drives, the end the gateway holds).
     async fn pair() -> (TcpStream, TcpStream) {

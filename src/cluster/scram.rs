@@ -1,6 +1,6 @@
 //! SCRAM (RFC 5802) with the SHA-2 hashes of RFC 7677, client side: the messages of the
 //! gateway's own login to brokers whose listeners require it. Pure: no I/O. The Kafka
-//! exchange that carries these messages is in [`crate::sasl`].
+//! exchange that carries these messages is in [`crate::cluster::sasl`].
 //!
 //! Only what Kafka uses: no channel binding (`n,,`, so `c=biws`), no authorization identity,
 //! no SASLprep of the password (Kafka's own client sends its UTF-8 bytes as they are).

@@ -12,13 +12,13 @@ use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
-use crate::frame;
+use crate::cluster::route::RouteError;
+use crate::cluster::sasl::{self, SaslError};
+use crate::cluster::upstream::{self, CallError, UpstreamError};
 use crate::gateway::Gateway;
+use crate::proxy::frame;
 use crate::rewrite::metadata::{self, ClusterView};
 use crate::rewrite::AddressBook;
-use crate::route::RouteError;
-use crate::sasl::{self, SaslError};
-use crate::upstream::{self, CallError, UpstreamError};
 
 /// Metadata v4: served by every broker since Kafka 1.0, and able to ask for brokers alone
 /// (an empty topic list) without auto-creating anything.

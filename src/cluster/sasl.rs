@@ -17,9 +17,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
 
-use crate::frame;
-use crate::scram::{self, ClientFirst, ScramError};
-use crate::upstream::{BrokerStream, CallError};
+use crate::cluster::scram::{self, ClientFirst, ScramError};
+use crate::cluster::upstream::{BrokerStream, CallError};
+use crate::proxy::frame;
 
 /// The SaslAuthenticate version the gateway prefers; older brokers get their highest.
 const AUTHENTICATE_VERSION: i16 = 2;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::cluster::route::Route;
 use crate::gateway::Gateway;
-use crate::route::Route;
-use crate::session;
+use crate::proxy::session;
 
 /// Binds a broker listener. Synchronous on purpose: it runs while a response that names the
 /// broker is held back, and must be done before that response goes out.

@@ -10,10 +10,10 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 
-use crate::frame::{self, FrameError};
+use crate::cluster::route::Route;
 use crate::gateway::Gateway;
-use crate::route::Route;
-use crate::transport::{self, Connection, Reader, Writer};
+use crate::proxy::frame::{self, FrameError};
+use crate::proxy::transport::{self, Connection, Reader, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {

@@ -8,13 +8,13 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::discovery::{self, DiscoveryError};
+use crate::cluster::route::host_port;
+use crate::cluster::upstream;
 use crate::config::Config;
-use crate::discovery::{self, DiscoveryError};
-use crate::frame;
 use crate::gateway::{Gateway, StartError};
+use crate::proxy::frame;
 use crate::rewrite::api_versions;
-use crate::route::host_port;
-use crate::upstream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnoseError {

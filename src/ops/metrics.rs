@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 
-use crate::route::Route;
-use crate::session::Side;
+use crate::cluster::route::Route;
+use crate::proxy::session::Side;
 
 /// API keys below this get their own series; higher (vendor) keys share one.
 const KEYS: usize = 128;

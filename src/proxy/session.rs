@@ -17,18 +17,18 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
-use crate::deadline::Deadline;
-use crate::frame::{self, FrameError};
+use crate::cluster::route::Route;
+use crate::cluster::upstream::{self, UpstreamError};
+use crate::edge::proxy_protocol;
 use crate::gateway::Gateway;
-use crate::inflight::{self, Expect, Owed, Unanswered};
-use crate::metrics::RouteCounters;
-use crate::proxy_protocol;
+use crate::ops::metrics::RouteCounters;
+use crate::proxy::deadline::Deadline;
+use crate::proxy::frame::{self, FrameError};
+use crate::proxy::inflight::{self, Expect, Owed, Unanswered};
+use crate::proxy::splice::{self, Stop};
+use crate::proxy::transport::{Connection, Reader, Writer};
 use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
-use crate::route::Route;
-use crate::splice::{self, Stop};
 use crate::tls::TlsError;
-use crate::transport::{Connection, Reader, Writer};
-use crate::upstream::{self, UpstreamError};
 
 /// Whose side a failure came from, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! How a session holds a connection: split into a reading and a writing half, one for each
 //! pump. A plain TCP connection splits into tokio's owned halves, which take no lock and keep
 //! the socket within reach, so the bytes of a large frame can move from socket to socket
-//! without entering user space (see [`crate::splice`]). Anything else (TLS, in-memory
+//! without entering user space (see [`crate::proxy::splice`]). Anything else (TLS, in-memory
 //! streams) splits with `tokio::io::split` and keeps its bytes in user space.
 
 use std::io;

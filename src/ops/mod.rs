@@ -1,0 +1,6 @@
+//! What operators see: the admin endpoint ([`admin`]) with its [`metrics`], and
+//! `kafka-edge diagnose` ([`diagnose`]).
+
+pub mod admin;
+pub mod diagnose;
+pub mod metrics;
