@@ -26,6 +26,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub metadata_refresh: Duration,
     pub max_frame_bytes: usize,
+    /// Largest answer held whole to be rewritten (Metadata and the like): the memory one
+    /// connection may take for a moment, apart from its buffers.
+    pub max_rewrite_bytes: usize,
     pub max_connections: usize,
     pub buffer_bytes: usize,
     /// Whether large frames between plain TCP sockets move with `splice(2)`.
@@ -119,6 +122,7 @@ pub struct GatewaySection {
     pub max_connections: Option<usize>,
     pub buffer_bytes: Option<usize>,
     pub max_frame_bytes: Option<usize>,
+    pub max_rewrite_bytes: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
     pub proxy_protocol: Option<crate::edge::proxy_protocol::Mode>,
@@ -370,6 +374,13 @@ impl Config {
                 i32::MAX
             ));
         }
+        let max_rewrite_bytes = g.max_rewrite_bytes.unwrap_or(64 * 1024 * 1024);
+        if !(1024..=i32::MAX as usize).contains(&max_rewrite_bytes) {
+            problems.push(format!(
+                "gateway.max_rewrite_bytes {max_rewrite_bytes} is outside 1024..={}",
+                i32::MAX
+            ));
+        }
         let buffer_bytes = g.buffer_bytes.unwrap_or(64 * 1024);
         if !(4096..=64 * 1024 * 1024).contains(&buffer_bytes) {
             problems.push(format!(
@@ -416,6 +427,7 @@ impl Config {
             connect_timeout,
             metadata_refresh,
             max_frame_bytes,
+            max_rewrite_bytes,
             max_connections,
             buffer_bytes,
             splice: g.splice.unwrap_or(true),

@@ -14,6 +14,7 @@ use crate::cluster::tls::UpstreamTls;
 use crate::config::Config;
 use crate::edge::tls::ClientTls;
 use crate::ops::metrics::Metrics;
+use crate::ops::throttle::LogThrottle;
 use crate::proxy::listener;
 use crate::proxy::splice::{Pipes, PIPE_BYTES};
 use crate::proxy::workers::Workers;
@@ -29,12 +30,18 @@ pub enum StartError {
     Workers(#[source] std::io::Error),
 }
 
+/// At most this many log lines per kind of client mistake or refusal per window.
+const LOG_BURST: u32 = 5;
+const LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct Gateway {
     config: Config,
     client_tls: Option<ClientTls>,
     upstream_tls: Option<UpstreamTls>,
     table: Mutex<BrokerTable>,
     pub(crate) metrics: Metrics,
+    /// Keeps client mistakes and refusals from flooding the log.
+    pub(crate) log_throttle: LogThrottle,
     /// Client connections still allowed; each session holds one permit.
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
@@ -68,6 +75,7 @@ impl Gateway {
             client_tls,
             upstream_tls,
             metrics: Metrics::default(),
+            log_throttle: LogThrottle::new(LOG_WINDOW, LOG_BURST),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             table: Mutex::default(),

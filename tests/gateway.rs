@@ -837,56 +837,6 @@ async fn proxy_protocol_headers_are_consumed_and_required_when_asked() {
     assert_eq!(r.brokers.len(), 1);
 }
 
-#[tokio::test]
-async fn answers_to_acks_zero_from_brokers_that_send_them_pass_through() {
-    // Kafka never answers acks=0; librdkafka's mock and tansu do. Through the gateway the
-    // client must get exactly what it gets directly, and the connection must live on.
-    let cluster = FakeCluster::start(&[1], Quirk::AnswersAcksZero).await;
-    let gw = gateway(&cluster, free_port_base(&[1])).await;
-    let mut seen = Vec::new();
-    for addr in [cluster.brokers[0].addr, gw.addr] {
-        let mut client = Client::connect(addr).await.unwrap();
-        for _ in 0..3 {
-            client
-                .send(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(0))
-                .await;
-        }
-        let correlation_id = client
-            .send(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(1))
-            .await;
-        let mut frames = Vec::new();
-        for _ in 0..4 {
-            frames.push(client.read_frame().await.unwrap());
-        }
-        let last: ProduceResponse =
-            decode_response(ApiKey::Produce, 9, correlation_id, frames[3].clone());
-        assert!(last.responses.is_empty());
-        let (_, m): (_, MetadataResponse) = client
-            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
-            .await
-            .unwrap();
-        assert_eq!(m.brokers.len(), 1);
-        seen.push(frames);
-    }
-    assert_eq!(
-        seen[0], seen[1],
-        "the gateway passed on what the broker sent"
-    );
-
-    // Requests that get no answer (the Kafka way) still work alongside.
-    let plain = FakeCluster::start(&[1], Quirk::None).await;
-    let gw = gateway(&plain, free_port_base(&[1])).await;
-    let mut client = Client::connect(gw.addr).await.unwrap();
-    client
-        .send(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(0))
-        .await;
-    let (_, m): (_, MetadataResponse) = client
-        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(m.brokers.len(), 1);
-}
-
 /// Pseudo-random bytes (xorshift): a pattern no off-by-one or reordering could preserve.
 fn noise(len: usize, seed: u64) -> bytes::Bytes {
     let mut x = seed | 1;

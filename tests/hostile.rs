@@ -303,5 +303,7 @@ async fn logs_name_the_client_from_the_proxy_header() {
     let mut bare = Client::connect(gw.addr.as_str()).await.unwrap();
     bare.send_bare(ApiKey::ApiVersions as i16, 3).await;
     bare.expect_closed().await;
-    gw.expect_log("no PROXY protocol header, and the listener requires one");
+    gw.expect_log(
+        "sent no PROXY protocol header, which gateway.proxy_protocol = \"required\" demands",
+    );
 }

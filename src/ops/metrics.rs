@@ -13,7 +13,38 @@ use std::time::Duration;
 use kafka_protocol::messages::ApiKey;
 
 use crate::cluster::route::Route;
+use crate::edge::sniff::Mistake;
 use crate::proxy::session::Side;
+
+/// Why a connection was refused or closed before it carried Kafka: a client mistake, or the
+/// connection limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Mistake(Mistake),
+    ConnectionLimit,
+}
+
+impl Refusal {
+    const COUNT: usize = Mistake::ALL.len() + 1;
+
+    fn all() -> impl Iterator<Item = Refusal> {
+        Mistake::ALL
+            .into_iter()
+            .map(Refusal::Mistake)
+            .chain([Refusal::ConnectionLimit])
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Refusal::Mistake(mistake) => mistake.kind(),
+            Refusal::ConnectionLimit => "connection_limit",
+        }
+    }
+
+    fn slot(self) -> usize {
+        Refusal::all().position(|r| r == self).unwrap_or(0)
+    }
+}
 
 /// API keys below this get their own series; higher (vendor) keys share one.
 const KEYS: usize = 128;
@@ -66,6 +97,8 @@ pub struct Metrics {
     rewrites_failed: Vec<AtomicU64>,
     errors: [AtomicU64; 3],
     connect_failures: AtomicU64,
+    /// Connections refused before their first Kafka byte, by [`Refusal`].
+    refused: [AtomicU64; Refusal::COUNT],
     ready: AtomicBool,
 }
 
@@ -81,6 +114,7 @@ impl Default for Metrics {
             rewrites_failed: (0..=KEYS).map(|_| AtomicU64::new(0)).collect(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             connect_failures: AtomicU64::new(0),
+            refused: std::array::from_fn(|_| AtomicU64::new(0)),
             ready: AtomicBool::new(false),
         }
     }
@@ -176,6 +210,10 @@ impl Metrics {
             Side::Gateway => 2,
         };
         self.errors[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        self.refused[why.slot()].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn connect_failure(&self) {
@@ -392,6 +430,20 @@ impl Metrics {
             "kafka_edge_upstream_connect_failures_total {}",
             load(&self.connect_failures)
         );
+        header(
+            &mut out,
+            "kafka_edge_refused_connections_total",
+            "counter",
+            "Client connections refused or closed before they carried Kafka, by why: a protocol mistake the log names, or the connection limit.",
+        );
+        for why in Refusal::all() {
+            let _ = writeln!(
+                out,
+                "kafka_edge_refused_connections_total{{kind=\"{}\"}} {}",
+                why.kind(),
+                load(&self.refused[why.slot()])
+            );
+        }
         out
     }
 }

@@ -4,3 +4,4 @@
 pub mod admin;
 pub mod diagnose;
 pub mod metrics;
+pub mod throttle;

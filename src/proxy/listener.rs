@@ -3,12 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
 use crate::cluster::route::Route;
 use crate::gateway::Gateway;
+use crate::ops::metrics::Refusal;
+use crate::ops::throttle;
 use crate::proxy::session;
 
 /// Binds a broker listener. Synchronous on purpose: it runs while a response that names the
@@ -46,7 +48,11 @@ pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
                     }
                 }
                 Err(_) => {
-                    tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection");
+                    let why = Refusal::ConnectionLimit;
+                    gw.metrics.refused(why);
+                    if let Some(quiet) = gw.log_throttle.admit(why.kind(), Instant::now()) {
+                        tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection{}", throttle::unlogged(quiet));
+                    }
                 }
             },
             Err(e) => {
