@@ -156,7 +156,7 @@ async fn sparse_node_ids_use_ranges_and_overrides_and_late_nodes_are_served_at_o
     let mut cluster = FakeCluster::start(&[1001], Quirk::None).await;
     let first_port = free_port_base(&[0, 4, 5]);
     let file: File = toml::from_str(&format!(
-        "[brokers]\nranges = [{{ first_node_id = 1000, last_node_id = 1004, first_port = {first_port} }}]\nports = {{ \"111\" = {} }}",
+        "[brokers]\nport_base_max_node_id = 999\nranges = [{{ first_node_id = 1000, last_node_id = 1004, first_port = {first_port} }}]\nports = {{ \"111\" = {} }}",
         first_port + 5
     ))
     .unwrap();

@@ -79,6 +79,8 @@ pub struct AddressPlan {
     pub bootstrap_port: u16,
     /// Node id N is served at `port_base + N` when no range or override says otherwise.
     pub port_base: Option<u16>,
+    /// The highest node id the base rule serves; higher ids need a range or an override.
+    pub port_base_max_node_id: i32,
     pub ranges: Vec<NodeRange>,
     pub overrides: BTreeMap<i32, u16>,
     /// SNI mode, when set: brokers are told apart by name on the bootstrap port.
@@ -95,7 +97,7 @@ impl AddressPlan {
             .or_else(|| self.ranges.iter().find_map(|r| r.port_for(node_id)))
             .or_else(|| {
                 let base = self.port_base?;
-                if node_id < 0 {
+                if !(0..=self.port_base_max_node_id).contains(&node_id) {
                     return None;
                 }
                 u16::try_from(i64::from(base) + i64::from(node_id)).ok()
@@ -131,6 +133,130 @@ impl AddressPlan {
             Some(names) => host_port(&names.bootstrap_host(), self.bootstrap_port),
             None => host_port(&self.advertised_host, self.bootstrap_port),
         }
+    }
+}
+
+/// Who a port of the plan belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Claimant {
+    /// A port the gateway listens on for something else (bootstrap, admin).
+    Reserved(usize),
+    Override,
+    Range(usize),
+    Base,
+}
+
+/// One clash between two rules of the plan, over a run of ports.
+struct Clash {
+    first: u16,
+    last: u16,
+    count: usize,
+    /// The first port's two claims: (node id or -1, rule).
+    example: ((i32, Claimant), (i32, Claimant)),
+}
+
+impl AddressPlan {
+    /// Every port that two rules of the plan would hand to different owners (two node ids,
+    /// or a node id and one of the `reserved` ports: bootstrap, admin), as one line per pair
+    /// of rules. Empty in SNI mode, where brokers share the bootstrap port.
+    pub fn collisions(&self, reserved: &[(u16, &str)]) -> Vec<String> {
+        if self.sni.is_some() {
+            return Vec::new();
+        }
+        let mut claims: Vec<(u16, i32, Claimant)> = reserved
+            .iter()
+            .enumerate()
+            .map(|(i, (port, _))| (*port, -1, Claimant::Reserved(i)))
+            .collect();
+        let covered = |node_id: i32| {
+            self.overrides.contains_key(&node_id)
+                || self
+                    .ranges
+                    .iter()
+                    .any(|r| (r.first_node_id..=r.last_node_id).contains(&node_id))
+        };
+        for (node_id, port) in &self.overrides {
+            claims.push((*port, *node_id, Claimant::Override));
+        }
+        for (i, range) in self.ranges.iter().enumerate() {
+            for node_id in range.first_node_id..=range.last_node_id {
+                if let Some(port) = range.port_for(node_id) {
+                    if !self.overrides.contains_key(&node_id) {
+                        claims.push((port, node_id, Claimant::Range(i)));
+                    }
+                }
+            }
+        }
+        if let Some(base) = self.port_base {
+            let last = self
+                .port_base_max_node_id
+                .min(i32::from(u16::MAX) - i32::from(base));
+            for node_id in (0..=last).filter(|id| !covered(*id)) {
+                claims.push((base + node_id as u16, node_id, Claimant::Base));
+            }
+        }
+        claims.sort_unstable();
+        let mut clashes: BTreeMap<(Claimant, Claimant), Clash> = BTreeMap::new();
+        for pair in claims.windows(2) {
+            let ((port, a_node, a), (other_port, b_node, b)) = (pair[0], pair[1]);
+            if port != other_port || (a_node == b_node && a_node >= 0) {
+                continue;
+            }
+            // One order per pair of rules, the more specific first.
+            let ((a_node, a), (b_node, b)) = if a <= b {
+                ((a_node, a), (b_node, b))
+            } else {
+                ((b_node, b), (a_node, a))
+            };
+            clashes
+                .entry((a, b))
+                .and_modify(|c| {
+                    c.last = port;
+                    c.count += 1;
+                })
+                .or_insert(Clash {
+                    first: port,
+                    last: port,
+                    count: 1,
+                    example: ((a_node, a), (b_node, b)),
+                });
+        }
+        let name = |claimant: Claimant| match claimant {
+            Claimant::Reserved(i) => reserved
+                .get(i)
+                .map_or("a reserved port", |r| r.1)
+                .to_owned(),
+            Claimant::Override => "brokers.ports".to_owned(),
+            Claimant::Range(i) => format!("brokers.ranges[{i}]"),
+            Claimant::Base => "brokers.port_base".to_owned(),
+        };
+        let who = |(node, claimant): (i32, Claimant)| match claimant {
+            Claimant::Reserved(_) => name(claimant),
+            _ => format!("node {node} by {}", name(claimant)),
+        };
+        clashes
+            .into_iter()
+            .map(|((a, b), clash)| {
+                let ports = if clash.count == 1 {
+                    format!("port {}", clash.first)
+                } else {
+                    format!("{} ports in {}..={}", clash.count, clash.first, clash.last)
+                };
+                let hint = if b == Claimant::Base || a == Claimant::Base {
+                    "; lower brokers.port_base_max_node_id or move the other rule"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} and {} both claim {ports} (port {}: {} and {}){hint}",
+                    name(a),
+                    name(b),
+                    clash.first,
+                    who(clash.example.0),
+                    who(clash.example.1)
+                )
+            })
+            .collect()
     }
 }
 
@@ -273,6 +399,7 @@ mod tests {
             advertised_host: "kafka.example.com".into(),
             bootstrap_port: 9092,
             port_base: Some(19000),
+            port_base_max_node_id: 46535,
             ranges: vec![NodeRange {
                 first_node_id: 1000,
                 last_node_id: 1099,
