@@ -10,11 +10,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cluster::route::{AddressPlan, NodeRange, SniNames};
+use crate::cluster::allow::AllowList;
+use crate::cluster::route::{host_of, AddressPlan, NodeRange, SniNames};
 use crate::cluster::sasl::{Mechanism, PasswordSource, SaslSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
+/// Node ids the base rule serves by default: every id real clusters hand out (KRaft clusters
+/// number from 0 or 1, some charts from 100, clusters once on ZooKeeper from 1001), and a
+/// block of ports small enough to keep clear of other listeners.
+pub const DEFAULT_PORT_BASE_MAX_NODE_ID: i32 = 9999;
 
 /// A validated configuration, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +28,12 @@ pub struct Config {
     pub listen: SocketAddr,
     pub plan: AddressPlan,
     pub bootstrap_servers: Vec<String>,
+    /// Where brokers may be: when set, every address learned or dialled must match.
+    pub upstream_allow: Option<AllowList>,
     pub connect_timeout: Duration,
     pub metadata_refresh: Duration,
+    /// How long the cluster may go without reporting a broker before its listener closes.
+    pub retire_after: Duration,
     pub max_frame_bytes: usize,
     /// Largest answer held whole to be rewritten (Metadata and the like): the memory one
     /// connection may take for a moment, apart from its buffers.
@@ -134,6 +143,7 @@ pub struct GatewaySection {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSection {
     pub bootstrap_servers: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
     pub connect_timeout_ms: Option<u64>,
     pub metadata_refresh_ms: Option<u64>,
     pub tls: Option<UpstreamTlsSection>,
@@ -163,6 +173,7 @@ pub struct UpstreamTlsSection {
 pub struct BrokersSection {
     pub port_base: Option<u16>,
     pub port_base_max_node_id: Option<i32>,
+    pub retire_after_ms: Option<u64>,
     #[serde(default)]
     pub ranges: Vec<RangeEntry>,
     /// Node id (as a string: TOML keys are strings) -> port.
@@ -288,6 +299,24 @@ impl Config {
             }
         }
 
+        let upstream_allow = match u.allow.as_deref().map(AllowList::parse) {
+            None => None,
+            Some(Ok(allow)) => {
+                for server in bootstrap_servers.iter().filter(|s| is_host_port(s)) {
+                    if !allow.permits(host_of(server)) {
+                        problems.push(format!(
+                            "bootstrap server `{server}` is outside upstream.allow"
+                        ));
+                    }
+                }
+                Some(allow)
+            }
+            Some(Err(bad)) => {
+                problems.extend(bad);
+                None
+            }
+        };
+
         let port_base = flags
             .broker_port_base
             .or(b.port_base)
@@ -404,13 +433,14 @@ impl Config {
             problems.push("upstream.metadata_refresh_ms must be at least 100".into());
         }
 
+        let retire_after = Duration::from_millis(b.retire_after_ms.unwrap_or(300_000));
         let plan = AddressPlan {
             advertised_host,
             bootstrap_port: listen.port(),
             port_base: Some(port_base),
             port_base_max_node_id: b
                 .port_base_max_node_id
-                .unwrap_or(i32::from(u16::MAX) - i32::from(port_base)),
+                .unwrap_or(DEFAULT_PORT_BASE_MAX_NODE_ID),
             ranges,
             overrides,
             sni,
@@ -431,8 +461,10 @@ impl Config {
             listen,
             plan,
             bootstrap_servers,
+            upstream_allow,
             connect_timeout,
             metadata_refresh,
+            retire_after,
             max_frame_bytes,
             max_rewrite_bytes,
             max_connections,

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// Which upstream a client connection is for. Everything after the listener sees only this,
 /// whatever told the routes apart.
@@ -36,6 +37,8 @@ pub enum RouteError {
         address: String,
         taken_by: String,
     },
+    #[error("node id {node_id} was reported at {address}, outside upstream.allow: not served")]
+    NotAllowed { node_id: i32, address: String },
     #[error("cannot bind the listener for node id {node_id} on port {port}: {reason}")]
     Bind {
         node_id: i32,
@@ -316,6 +319,8 @@ pub struct Broker {
     pub upstream: String,
     /// `host:port` clients are told.
     pub advertised: String,
+    /// Since when the cluster's broker list has gone without this node, if it has.
+    pub missing_since: Option<Instant>,
 }
 
 /// What learning an address changed.
@@ -357,9 +362,13 @@ impl BrokerTable {
             });
         }
         match self.brokers.get_mut(&node_id) {
-            Some(known) if known.upstream == upstream => Ok(Learned::Unchanged),
+            Some(known) if known.upstream == upstream => {
+                known.missing_since = None;
+                Ok(Learned::Unchanged)
+            }
             Some(known) => {
                 known.upstream = upstream;
+                known.missing_since = None;
                 Ok(Learned::Moved)
             }
             None => {
@@ -368,6 +377,7 @@ impl BrokerTable {
                     Broker {
                         upstream,
                         advertised,
+                        missing_since: None,
                     },
                 );
                 Ok(Learned::New)
@@ -379,6 +389,29 @@ impl BrokerTable {
     pub fn forget(&mut self, node_id: i32) {
         self.brokers.remove(&node_id);
     }
+
+    /// Given the cluster's whole broker list at `now`, forgets every node it has gone without
+    /// for at least `grace`, and returns them. A node missing from one list only (a broker
+    /// restarting is fenced out of Metadata for a while) starts the clock; one that comes
+    /// back stops it.
+    pub fn retire(&mut self, reported: &[i32], now: Instant, grace: Duration) -> Vec<i32> {
+        let mut retired = Vec::new();
+        for (node_id, broker) in &mut self.brokers {
+            if reported.contains(node_id) {
+                broker.missing_since = None;
+                continue;
+            }
+            let since = *broker.missing_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= grace {
+                retired.push(*node_id);
+            }
+        }
+        for node_id in &retired {
+            self.brokers.remove(node_id);
+        }
+        retired.sort_unstable();
+        retired
+    }
 }
 
 /// Formats `host:port`, bracketing IPv6 literals so the result parses as a socket address.
@@ -388,6 +421,13 @@ pub fn host_port(host: &str, port: impl fmt::Display) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// The host part of `host:port`, without IPv6 brackets: the name a broker's certificate
+/// must carry, and what the allow-list judges.
+pub fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 #[cfg(test)]
@@ -460,6 +500,31 @@ mod tests {
     }
 
     #[test]
+    fn nodes_the_cluster_stops_reporting_retire_after_the_grace_period() {
+        let mut table = BrokerTable::default();
+        for id in [1, 2, 3] {
+            table
+                .learn(id, format!("10.0.0.{id}:9092"), format!("gw:1900{id}"))
+                .unwrap();
+        }
+        let grace = Duration::from_secs(60);
+        let t0 = Instant::now();
+        // Broker 2 restarts: gone from one list, back in the next. Nothing retires.
+        assert!(table.retire(&[1, 3], t0, grace).is_empty());
+        assert!(table.retire(&[1, 2, 3], t0 + grace, grace).is_empty());
+        // Broker 3 is decommissioned: gone for the whole grace period.
+        assert!(table.retire(&[1, 2], t0 + grace, grace).is_empty());
+        assert!(table.get(3).is_some());
+        assert_eq!(table.retire(&[1, 2], t0 + grace * 2, grace), vec![3]);
+        assert!(table.get(3).is_none());
+        // Reported again later, it is new again.
+        assert_eq!(
+            table.learn(3, "10.0.0.3:9092".into(), "gw:19003".into()),
+            Ok(Learned::New)
+        );
+    }
+
+    #[test]
     fn sni_names_route_both_ways() {
         let names = SniNames {
             domain: "kafka.example.com".into(),
@@ -496,6 +561,13 @@ mod tests {
         ] {
             assert_eq!(names.route(refused), None, "{refused}");
         }
+    }
+
+    #[test]
+    fn host_of_strips_port_and_brackets() {
+        assert_eq!(host_of("kafka-0.svc:9093"), "kafka-0.svc");
+        assert_eq!(host_of("10.0.0.5:9093"), "10.0.0.5");
+        assert_eq!(host_of("[::1]:9093"), "::1");
     }
 
     #[test]

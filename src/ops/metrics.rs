@@ -97,6 +97,10 @@ pub struct Metrics {
     rewrites_failed: Vec<AtomicU64>,
     errors: [AtomicU64; 3],
     connect_failures: AtomicU64,
+    /// Broker addresses refused by `[upstream] allow`, when learned or dialled.
+    broker_addresses_refused: AtomicU64,
+    /// Brokers retired after the cluster stopped reporting them.
+    brokers_retired: AtomicU64,
     /// Connections refused before their first Kafka byte, by [`Refusal`].
     refused: [AtomicU64; Refusal::COUNT],
     ready: AtomicBool,
@@ -115,6 +119,8 @@ impl Default for Metrics {
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             connect_failures: AtomicU64::new(0),
             refused: std::array::from_fn(|_| AtomicU64::new(0)),
+            broker_addresses_refused: AtomicU64::new(0),
+            brokers_retired: AtomicU64::new(0),
             ready: AtomicBool::new(false),
         }
     }
@@ -210,6 +216,15 @@ impl Metrics {
             Side::Gateway => 2,
         };
         self.errors[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn broker_address_refused(&self) {
+        self.broker_addresses_refused
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn broker_retired(&self) {
+        self.brokers_retired.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn refused(&self, why: Refusal) {
@@ -429,6 +444,28 @@ impl Metrics {
             out,
             "kafka_edge_upstream_connect_failures_total {}",
             load(&self.connect_failures)
+        );
+        header(
+            &mut out,
+            "kafka_edge_broker_addresses_refused_total",
+            "counter",
+            "Broker addresses outside upstream.allow, refused when learned or dialled.",
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_broker_addresses_refused_total {}",
+            load(&self.broker_addresses_refused)
+        );
+        header(
+            &mut out,
+            "kafka_edge_brokers_retired_total",
+            "counter",
+            "Brokers whose listener closed after the cluster stopped reporting them.",
+        );
+        let _ = writeln!(
+            out,
+            "kafka_edge_brokers_retired_total {}",
+            load(&self.brokers_retired)
         );
         header(
             &mut out,

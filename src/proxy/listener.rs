@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::cluster::route::Route;
 use crate::gateway::Gateway;
@@ -21,12 +22,18 @@ pub fn bind(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket)
 }
 
-/// Accepts until shutdown. A connection over the limit is closed at once: a client retries
-/// sooner against a closed socket than against a full backlog.
-pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
+/// Accepts until `stop` (shutdown, or the broker's retirement). A connection over the limit
+/// is closed at once: a client retries sooner against a closed socket than against a full
+/// backlog.
+pub async fn accept(
+    listener: TcpListener,
+    route: Route,
+    gw: Arc<Gateway>,
+    stop: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
-            _ = gw.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
