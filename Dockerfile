@@ -44,6 +44,8 @@ COPY deploy/docker/rootfs/ /
 FROM ${RUST_IMAGE} AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# The allocator's settings (JEMALLOC_SYS_WITH_MALLOC_CONF) are part of the build.
+COPY .cargo ./.cargo
 COPY benches ./benches
 COPY src ./src
 COPY deploy/docker/assemble-rootfs /usr/local/bin/assemble-rootfs

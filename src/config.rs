@@ -35,7 +35,7 @@ pub struct Config {
     /// How long the cluster may go without reporting a broker before its listener closes.
     pub retire_after: Duration,
     pub max_frame_bytes: usize,
-    /// Largest answer held whole to be rewritten (Metadata and the like): the memory one
+    /// The most of an answer that names brokers held before its last address: the memory one
     /// connection may take for a moment, apart from its buffers.
     pub max_rewrite_bytes: usize,
     pub max_connections: usize,

@@ -52,7 +52,8 @@ impl std::fmt::Display for Side {
 pub struct Limits {
     /// Largest frame streamed through, either way.
     pub max_frame: usize,
-    /// Largest answer held whole to be rewritten: memory a connection may take for a moment.
+    /// The most of an answer held before its last address: memory a connection may take
+    /// for a moment.
     pub max_held: usize,
     /// Answers a client may be owed before the gateway stops reading its requests.
     pub max_in_flight: usize,
@@ -68,7 +69,7 @@ pub enum ExchangeError {
     SaslHandshakeV0,
     #[error("broker answered correlation id {got}, which answers no request it was sent{}", owed(.due))]
     Unattributed { got: i32, due: Option<(i32, i16)> },
-    #[error("broker answered api key {api_key} with {size} bytes, above the {max}-byte limit for answers held to be rewritten (gateway.max_rewrite_bytes)")]
+    #[error("broker answered api key {api_key} with more than {size} bytes before its last address, above the {max}-byte limit for what is held to be rewritten (gateway.max_rewrite_bytes)")]
     HeldTooLarge {
         api_key: i16,
         size: usize,
@@ -168,19 +169,23 @@ enum Answer {
     Forward(usize),
     /// This many bytes of an answer nobody waits for still to swallow.
     Drop(usize),
-    /// A whole answer of `len` bytes to hold, then rewrite.
+    /// An answer of `len` bytes that names brokers: its beginning is held until it reaches
+    /// past the last address (`tried`: how many bytes were not yet enough).
     Hold {
         kind: Rewrite,
         api_key: i16,
         version: i16,
         len: usize,
+        tried: usize,
     },
-    /// The held answer was handed out by [`Step::Rewrite`]; nothing more until it comes back
-    /// through [`Exchange::rewrite_held`].
+    /// Its first `end` bytes were handed out by [`Step::Rewrite`]; nothing more until they
+    /// come back through [`Exchange::rewrite_held`]. The rest then streams.
     Rewriting {
         kind: Rewrite,
         api_key: i16,
         version: i16,
+        len: usize,
+        end: usize,
     },
 }
 
@@ -384,16 +389,46 @@ impl Exchange {
                 api_key,
                 version,
                 len,
+                tried,
             } => {
-                if input.len() < len {
-                    return Ok(Step::Wait { need: len });
+                let available = input.len().min(len);
+                // Walked again only once the bytes have doubled: linear in the answer's size.
+                let next = tried.saturating_mul(2).max(tried + 4096).min(len);
+                if available < next {
+                    return Ok(Step::Wait { need: next });
                 }
+                let end =
+                    rewrite::extent(kind, version, &input[..available]).inspect_err(|_| {
+                        observer.rewrite(api_key, false);
+                    })?;
+                let Some(end) = end else {
+                    if available >= self.limits.max_held {
+                        return Err(ExchangeError::HeldTooLarge {
+                            api_key,
+                            size: available,
+                            max: self.limits.max_held,
+                        });
+                    }
+                    self.answer = Answer::Hold {
+                        kind,
+                        api_key,
+                        version,
+                        len,
+                        tried: available,
+                    };
+                    let need = available.saturating_mul(2).max(available + 4096);
+                    return Ok(Step::Wait {
+                        need: need.min(len).min(self.limits.max_held),
+                    });
+                };
                 self.answer = Answer::Rewriting {
                     kind,
                     api_key,
                     version,
+                    len,
+                    end,
                 };
-                return Ok(Step::Rewrite { len });
+                return Ok(Step::Rewrite { len: end });
             }
             Answer::Rewriting { .. } => return Err(ExchangeError::NotRewritten),
             Answer::Between => {}
@@ -463,21 +498,13 @@ impl Exchange {
             arrived.saturating_duration_since(sent),
         );
         self.answer = match rewrite {
-            Some(kind) => {
-                if head.frame_len > self.limits.max_held {
-                    return Err(ExchangeError::HeldTooLarge {
-                        api_key,
-                        size: head.frame_len,
-                        max: self.limits.max_held,
-                    });
-                }
-                Answer::Hold {
-                    kind,
-                    api_key,
-                    version: api_version,
-                    len: head.frame_len,
-                }
-            }
+            Some(kind) => Answer::Hold {
+                kind,
+                api_key,
+                version: api_version,
+                len: head.frame_len,
+                tried: 0,
+            },
             None => Answer::Forward(head.frame_len),
         };
         self.on_broker(input, arrived, observer)
@@ -496,11 +523,12 @@ impl Exchange {
         n
     }
 
-    /// Rewrites the answer [`Step::Rewrite`] handed out (the whole frame, size prefix
-    /// included), received at `now`, and gives what goes to the client instead.
+    /// Rewrites the beginning of an answer [`Step::Rewrite`] handed out (`held`: its bytes,
+    /// size prefix included), received at `now`, and gives what goes to the client instead,
+    /// with the size of the whole rewritten answer. The rest of the answer then streams.
     pub fn rewrite_held(
         &mut self,
-        frame: Bytes,
+        held: Bytes,
         now: Instant,
         book: &dyn AddressBook,
         observer: &dyn Observer,
@@ -509,15 +537,29 @@ impl Exchange {
             kind,
             api_key,
             version,
+            len,
+            end,
         } = self.answer
         else {
             return Err(ExchangeError::NotRewritten);
         };
-        self.answer = Answer::Between;
-        let rewritten = rewrite::response(kind, version, frame, book);
+        let rewritten = rewrite::prefix(kind, version, &held, book).and_then(|r| {
+            r.filter(|r| r.consumed == end)
+                .ok_or_else(|| RewriteError::Decode {
+                    api: kind.api_key(),
+                    version,
+                    reason: format!("the rewrite did not end where its measure did (byte {end})"),
+                })
+        });
         observer.rewrite(api_key, rewritten.is_ok());
-        self.answered = now;
-        Ok(rewritten?)
+        let rewritten = rewritten?;
+        self.answer = if len > end {
+            Answer::Forward(len - end)
+        } else {
+            self.answered = now;
+            Answer::Between
+        };
+        Ok(rewritten.out)
     }
 
     /// Bytes of the answer being streamed that the pump may pass without showing them.

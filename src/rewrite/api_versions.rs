@@ -146,7 +146,7 @@ pub fn rewrite(frame: &Bytes, version: i16) -> Result<Bytes, WireError> {
         with.put_slice(&list);
         walk.edit(start, walk.position(), with.freeze());
     }
-    Ok(walk.finish())
+    Ok(walk.finish(frame).whole(frame))
 }
 
 /// The ranges the gateway offers, from a broker's ApiVersions v0 response frame.

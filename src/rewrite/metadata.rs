@@ -167,6 +167,42 @@ mod tests {
     }
 
     #[test]
+    fn only_the_broker_list_is_held_and_the_topics_stream() {
+        use super::super::{extent, prefix};
+        for version in [1, 9, 12] {
+            let whole = frame(
+                kafka_protocol::messages::ApiKey::Metadata,
+                version,
+                1,
+                &upstream(),
+            );
+            // Every beginning short of the broker list's end asks for more; past it, the
+            // extent is the list's end, whatever follows.
+            let mut ends = Vec::new();
+            for cut in 8..=whole.len() {
+                ends.push(extent(Rewrite::Metadata, version, &whole[..cut]).unwrap());
+            }
+            let end = ends.last().copied().flatten().unwrap();
+            assert!(end < whole.len(), "v{version}: the topics are not held");
+            for (cut, found) in (8..=whole.len()).zip(&ends) {
+                assert_eq!(*found, (cut >= end).then_some(end), "v{version} at {cut}");
+            }
+            // The rewritten beginning, then the rest as it came, is the whole rewrite.
+            let book = Book::default();
+            let head = prefix(Rewrite::Metadata, version, &whole.slice(..end), &book)
+                .unwrap()
+                .unwrap();
+            assert_eq!(head.consumed, end);
+            let mut streamed = head.out.to_vec();
+            streamed.extend_from_slice(&whole[end..]);
+            let at_once =
+                super::super::response(Rewrite::Metadata, version, whole.clone(), &Book::default())
+                    .unwrap();
+            assert_eq!(streamed, at_once.to_vec(), "v{version}");
+        }
+    }
+
+    #[test]
     fn unmappable_node_fails_the_whole_response() {
         let response = upstream().with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(5000))

@@ -20,6 +20,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::route::RouteError;
+pub use wire::Rewritten;
 use wire::{Walk, WireError};
 
 /// The address clients are told for one node.
@@ -109,24 +110,76 @@ pub fn response(
     frame: Bytes,
     book: &dyn AddressBook,
 ) -> Result<Bytes, RewriteError> {
-    let api = kind.api_key();
-    let failed = |failure: Failure| match failure {
-        Failure::Wire(e) => RewriteError::Decode {
-            api,
+    match prefix(kind, version, &frame, book)? {
+        Some(rewritten) => Ok(rewritten.whole(&frame)),
+        None => Err(RewriteError::Decode {
+            api: kind.api_key(),
             version,
-            reason: e.to_string(),
-        },
-        Failure::Route(e) => RewriteError::Route(e),
-    };
-    if kind == Rewrite::ApiVersions {
-        return api_versions::rewrite(&frame, version).map_err(|e| failed(e.into()));
+            reason: WireError::Short { at: frame.len() }.to_string(),
+        }),
     }
+}
+
+/// Rewrites the beginning of a response frame, as far as its last field that names a broker:
+/// what goes out instead of those bytes (with the whole frame's new size), and how many they
+/// were. The rest of the frame follows as it came, so it need never be held. `held` may be
+/// only the frame's first bytes: `None` means the walk needs more of them.
+pub fn prefix(
+    kind: Rewrite,
+    version: i16,
+    held: &Bytes,
+    book: &dyn AddressBook,
+) -> Result<Option<Rewritten>, RewriteError> {
+    if kind == Rewrite::ApiVersions {
+        // Small, and rewritten as a whole: wait for all of it.
+        let Some(whole) = whole_frame(held) else {
+            return Ok(None);
+        };
+        let whole = held.slice(..whole);
+        return match api_versions::rewrite(&whole, version) {
+            Ok(out) => Ok(Some(Rewritten {
+                edited: out != whole,
+                out,
+                consumed: whole.len(),
+            })),
+            Err(e) => settle(kind, version, e.into()).map(|_| None),
+        };
+    }
+    Ok(walk(kind, version, held, book)?.map(|walk| walk.finish(held)))
+}
+
+/// How far the rewrite of a response walks, found without learning anything: the bytes to
+/// hold before the rewrite can be done, or `None` while `held` is not enough to tell.
+pub fn extent(kind: Rewrite, version: i16, held: &[u8]) -> Result<Option<usize>, RewriteError> {
+    if kind == Rewrite::ApiVersions {
+        return Ok(whole_frame(held));
+    }
+    Ok(walk(kind, version, held, &Measure)?.map(|walk| walk.position()))
+}
+
+/// The length of the frame `held` begins with, once all of it is there.
+fn whole_frame(held: &[u8]) -> Option<usize> {
+    let size = held.get(..4)?;
+    let len = 4 + usize::try_from(i32::from_be_bytes([size[0], size[1], size[2], size[3]])).ok()?;
+    (held.len() >= len).then_some(len)
+}
+
+/// Walks a response of the rewrite set (not ApiVersions) to its last address, recording
+/// the edits; `None` when `held` ends before that.
+fn walk<'a>(
+    kind: Rewrite,
+    version: i16,
+    held: &'a [u8],
+    book: &dyn AddressBook,
+) -> Result<Option<Walk<'a>>, RewriteError> {
     // Every API here switched its response header and its body to the flexible encodings at
     // the same version.
-    let header_version = api.response_header_version(version);
-    let mut walk =
-        Walk::new(&frame, header_version, header_version >= 1).map_err(|e| failed(e.into()))?;
-    match kind {
+    let header_version = kind.api_key().response_header_version(version);
+    let mut walk = match Walk::new(held, header_version, header_version >= 1) {
+        Ok(walk) => walk,
+        Err(e) => return settle(kind, version, e.into()).map(|_| None),
+    };
+    let walked = match kind {
         Rewrite::Metadata => metadata::rewrite(&mut walk, version, book),
         Rewrite::FindCoordinator => find_coordinator::rewrite(&mut walk, version, book),
         Rewrite::DescribeCluster => describe_cluster::rewrite(&mut walk, version, book),
@@ -136,9 +189,41 @@ pub fn response(
         Rewrite::ShareFetch => share::rewrite_fetch(&mut walk, book),
         Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, book),
         Rewrite::ApiVersions => Ok(()),
+    };
+    match walked {
+        Ok(()) => Ok(Some(walk)),
+        Err(failure) => settle(kind, version, failure).map(|_| None),
     }
-    .map_err(failed)?;
-    Ok(walk.finish())
+}
+
+/// A walk that stopped: for want of bytes (`Ok`: wait for more), or for good.
+fn settle(kind: Rewrite, version: i16, failure: Failure) -> Result<(), RewriteError> {
+    match failure {
+        Failure::Wire(WireError::Incomplete { .. }) => Ok(()),
+        Failure::Wire(e) => Err(RewriteError::Decode {
+            api: kind.api_key(),
+            version,
+            reason: e.to_string(),
+        }),
+        Failure::Route(e) => Err(RewriteError::Route(e)),
+    }
+}
+
+/// An address book that learns nothing and plans every node alike: walking with it finds
+/// where a rewrite ends, and nothing else.
+struct Measure;
+
+impl AddressBook for Measure {
+    fn learn(&self, node_id: i32, _host: &str, _port: i32) -> Result<Advertised, RouteError> {
+        self.planned(node_id)
+    }
+
+    fn planned(&self, _node_id: i32) -> Result<Advertised, RouteError> {
+        Ok(Advertised {
+            host: StrBytes::from_static_str(""),
+            port: 0,
+        })
+    }
 }
 
 /// What a per-API rewrite can fail with, before the dispatcher names the API.

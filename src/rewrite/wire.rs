@@ -8,7 +8,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::proxy::frame::{self, SIZE_PREFIX};
+use crate::proxy::frame::SIZE_PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -31,6 +31,9 @@ pub enum WireError {
     Varint { at: usize },
     #[error("host at byte {at} is null or not UTF-8")]
     BadHost { at: usize },
+    /// The walk reached the end of the bytes at hand, not of the frame: more are coming.
+    #[error("the frame's bytes end at {at} for now")]
+    Incomplete { at: usize },
 }
 
 /// A field read from the frame, and where it lies, so it can be replaced once its value
@@ -50,10 +53,14 @@ struct Edit {
     with: Bytes,
 }
 
-/// A cursor over one whole response frame (size prefix included) that collects edits.
+/// A cursor over a response frame (size prefix included) that collects edits. It may be
+/// given only the frame's first bytes: reading past them is [`WireError::Incomplete`],
+/// reading past the frame's declared end is an error.
 #[derive(Debug)]
 pub struct Walk<'a> {
-    frame: &'a Bytes,
+    frame: &'a [u8],
+    /// The whole frame's length, size prefix included, as its size prefix declares it.
+    declared: usize,
     pos: usize,
     /// Whether the message uses the compact encodings of flexible versions.
     flexible: bool,
@@ -63,12 +70,20 @@ pub struct Walk<'a> {
 impl<'a> Walk<'a> {
     /// Starts after the response header: the correlation id, plus tagged fields in header v1.
     pub fn new(
-        frame: &'a Bytes,
+        frame: &'a [u8],
         header_version: i16,
         flexible: bool,
     ) -> Result<Walk<'a>, WireError> {
+        let size = frame
+            .get(..SIZE_PREFIX)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or(WireError::Incomplete { at: frame.len() })?;
+        let declared = usize::try_from(size)
+            .map(|size| SIZE_PREFIX + size)
+            .map_err(|_| WireError::Short { at: 0 })?;
         let mut walk = Walk {
-            frame,
+            frame: frame.get(..declared).unwrap_or(frame),
+            declared,
             pos: SIZE_PREFIX,
             flexible,
             edits: Vec::new(),
@@ -85,17 +100,20 @@ impl<'a> Walk<'a> {
     }
 
     fn left(&self) -> usize {
-        self.frame.len().saturating_sub(self.pos)
+        self.declared.saturating_sub(self.pos)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let frame: &'a Bytes = self.frame;
-        let bytes = self
+        let frame: &'a [u8] = self.frame;
+        let end = self
             .pos
             .checked_add(n)
-            .and_then(|end| frame.get(self.pos..end))
+            .filter(|end| *end <= self.declared)
             .ok_or(WireError::Short { at: self.pos })?;
-        self.pos += n;
+        let bytes = frame
+            .get(self.pos..end)
+            .ok_or(WireError::Incomplete { at: frame.len() })?;
+        self.pos = end;
         Ok(bytes)
     }
 
@@ -293,24 +311,64 @@ impl<'a> Walk<'a> {
         self.edits.push(Edit { start, end, with });
     }
 
-    /// The frame with every edit applied and its size prefix recomputed. Without edits, the
-    /// original frame itself.
-    pub fn finish(self) -> Bytes {
+    /// The frame up to where the walk stopped, with every edit applied and the size prefix
+    /// of the whole frame recomputed; the rest of the frame, from `consumed` on, follows as
+    /// it came. `held` holds (at least) those bytes: without edits, they are returned
+    /// themselves.
+    pub fn finish(self, held: &Bytes) -> Rewritten {
+        let consumed = self.pos;
         if self.edits.is_empty() {
-            return self.frame.clone();
+            return Rewritten {
+                out: held.slice(..consumed),
+                consumed,
+                edited: false,
+            };
         }
         let mut edits = self.edits;
         edits.sort_by_key(|e| e.start);
         let grown: usize = edits.iter().map(|e| e.with.len()).sum();
-        let mut out = frame::begin(self.frame.len() + grown);
+        let removed: usize = edits.iter().map(|e| e.end - e.start).sum();
+        let mut out = BytesMut::with_capacity(consumed + grown);
+        // The new size of the whole frame; the walk already checked it fits an i32 before.
+        let size = (self.declared + grown - removed - SIZE_PREFIX) as i32;
+        out.put_i32(size);
         let mut copied = SIZE_PREFIX;
         for edit in &edits {
             out.put_slice(&self.frame[copied..edit.start]);
             out.put_slice(&edit.with);
             copied = edit.end;
         }
-        out.put_slice(&self.frame[copied..]);
-        frame::seal(out)
+        out.put_slice(&self.frame[copied..consumed]);
+        Rewritten {
+            out: out.freeze(),
+            consumed,
+            edited: true,
+        }
+    }
+}
+
+/// The rewritten beginning of a frame: what goes out instead of its first `consumed` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    pub out: Bytes,
+    pub consumed: usize,
+    /// Whether `out` differs from the bytes it replaces.
+    pub edited: bool,
+}
+
+impl Rewritten {
+    /// The whole rewritten frame, given the whole original one.
+    pub fn whole(self, frame: &Bytes) -> Bytes {
+        if !self.edited {
+            return frame.clone();
+        }
+        if self.consumed == frame.len() {
+            return self.out;
+        }
+        let mut whole = BytesMut::with_capacity(self.out.len() + frame.len() - self.consumed);
+        whole.put_slice(&self.out);
+        whole.put_slice(&frame[self.consumed..]);
+        whole.freeze()
     }
 }
 
@@ -368,7 +426,7 @@ mod tests {
         assert_eq!((host.value, port.value), ("ab", 9092));
         walk.set_port(&port, 19001);
         walk.set_host(&host, "gateway");
-        let out = walk.finish();
+        let out = walk.finish(&f).whole(&f);
         let mut want = 7i32.to_be_bytes().to_vec();
         want.extend_from_slice(&[0, 7]);
         want.extend_from_slice(b"gateway");
@@ -385,7 +443,7 @@ mod tests {
     fn no_edits_returns_the_same_bytes() {
         let f = frame(&[1, 2, 3]);
         let walk = Walk::new(&f, 0, false).unwrap();
-        assert_eq!(walk.finish().as_ptr(), f.as_ptr());
+        assert_eq!(walk.finish(&f).whole(&f).as_ptr(), f.as_ptr());
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum Quirk {
     TrailingByte,
     /// Answers every Fetch with a response of this many record bytes.
     BigFetch(usize),
+    /// Answers Metadata with about this many bytes of topics (1 KiB names), as a cluster with
+    /// a great many topics does, and DescribeConfigs with about this many bytes of configs.
+    BigAnswers(usize),
     /// Reads requests and never answers.
     Silent,
     /// Sends half of each response, then resets the connection.
@@ -171,9 +174,11 @@ async fn serve(
         match api_key {
             ApiKey::ApiVersions => api_versions(quirk).encode(&mut out, version).unwrap(),
             ApiKey::Metadata => {
-                metadata_of(&name, &cluster)
-                    .encode(&mut out, version)
-                    .unwrap();
+                let mut metadata = metadata_of(&name, &cluster);
+                if let Quirk::BigAnswers(bytes) = quirk {
+                    metadata.topics = many_topics(bytes);
+                }
+                metadata.encode(&mut out, version).unwrap();
                 if quirk == Quirk::TrailingByte {
                     out.put_u8(0);
                 }
@@ -266,15 +271,21 @@ async fn serve(
                         .with_name(StrBytes::from_string(name.to_owned()))
                         .with_value(Some(StrBytes::from_string(value.to_owned())))
                 };
+                let mut configs = vec![
+                    config("advertised.listeners", &listener),
+                    config("log.retention.hours", "168"),
+                ];
+                if let Quirk::BigAnswers(bytes) = quirk {
+                    let filler = "v".repeat(1000);
+                    configs
+                        .extend((0..bytes / 1024).map(|i| config(&format!("x.{i:08}"), &filler)));
+                }
                 DescribeConfigsResponse::default()
                     .with_results(vec![
                         describe_configs_response::DescribeConfigsResult::default()
                             .with_resource_type(4)
                             .with_resource_name(StrBytes::from_string(node_id.to_string()))
-                            .with_configs(vec![
-                                config("advertised.listeners", &listener),
-                                config("log.retention.hours", "168"),
-                            ]),
+                            .with_configs(configs),
                     ])
                     .encode(&mut out, version)
                     .unwrap();
@@ -392,6 +403,26 @@ fn api_versions(quirk: Quirk) -> ApiVersionsResponse {
             .push(entry(ApiKey::SaslAuthenticate, 0, 2));
     }
     response
+}
+
+/// Topics with 1 KiB names adding up to about `bytes`, built once per size.
+fn many_topics(bytes: usize) -> Vec<MetadataResponseTopic> {
+    static BUILT: std::sync::OnceLock<
+        Mutex<std::collections::HashMap<usize, Vec<MetadataResponseTopic>>>,
+    > = std::sync::OnceLock::new();
+    let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap();
+    built
+        .entry(bytes)
+        .or_insert_with(|| {
+            (0..bytes / 1024)
+                .map(|i| {
+                    MetadataResponseTopic::default().with_name(Some(TopicName(
+                        StrBytes::from_string(format!("{i:08}-{}", "t".repeat(1014))),
+                    )))
+                })
+                .collect()
+        })
+        .clone()
 }
 
 fn metadata_of(name: &str, cluster: &Advertised) -> MetadataResponse {
