@@ -23,8 +23,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
-use kafka_protocol::protocol::Message;
+use kafka_protocol::messages::ApiKey;
 
 use crate::proxy::frame::{self, FrameError, RequestHead};
 use crate::rewrite::{self, api_versions, AddressBook, Rewrite, RewriteError};
@@ -653,10 +652,9 @@ fn admit(head: &RequestHead) -> Result<Admit, ExchangeError> {
     if !api_versions::limit(head.api_key).allows(head.api_version) {
         if rewrite == Some(Rewrite::ApiVersions) && head.api_version > 0 {
             // As a broker does: answer in the v0 layout so the client can retry lower.
-            let ours = ApiVersionsResponse::VERSIONS.max;
             return Ok(Admit::Local(api_versions::unsupported_version(
                 head.correlation_id,
-                ours,
+                api_versions::api_versions_max(),
             )));
         }
         return Err(ExchangeError::NotOffered {

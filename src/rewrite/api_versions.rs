@@ -12,12 +12,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, DescribeClusterResponse, DescribeConfigsResponse,
-    DescribeGroupsResponse, DescribeQuorumResponse, FindCoordinatorResponse, MetadataResponse,
-    ResponseHeader, ShareAcknowledgeResponse, ShareFetchResponse,
-};
-use kafka_protocol::protocol::{Encodable, Message};
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
 
 use super::wire::{put_uvarint, Walk, WireError};
 use crate::proxy::frame;
@@ -25,19 +21,114 @@ use crate::proxy::frame;
 /// Kafka's UNSUPPORTED_VERSION error code.
 pub const UNSUPPORTED_VERSION: i16 = 35;
 
-/// The last Produce version without `NodeEndpoints`.
-const PRODUCE_MAX: i16 = 9;
-/// The last Fetch version without `NodeEndpoints`.
-const FETCH_MAX: i16 = 15;
+/// The highest version of every API Apache Kafka serves to clients on a broker listener, as
+/// read in the message specs of 4.4.0 (kafka-clients-4.4.0.jar, `common/message/*Response.json`)
+/// for fields that name a broker. Versions are reviewed, not inherited: a release that adds
+/// an address at a new version cannot slip it through, since clients are offered no version
+/// above these. Of the keys Kafka 4.4.0 knows (up to [`LAST_REVIEWED_KEY`]), those missing
+/// here are not offered: the ZooKeeper-era inter-broker APIs, and the controller's own APIs
+/// (Vote, BeginQuorumEpoch, EndQuorumEpoch, FetchSnapshot and UpdateRaftVoter name
+/// controllers; AlterPartition, Envelope, BrokerRegistration, BrokerHeartbeat,
+/// AllocateProducerIds, ControllerRegistration, AssignReplicasToDirs).
+///
+/// Of these, only the responses in the rewrite set name brokers: Produce (from 10), Fetch
+/// (from 16), Metadata, FindCoordinator, DescribeGroups, DescribeConfigs (broker settings),
+/// DescribeQuorum, DescribeCluster, ConsumerGroupDescribe, ShareGroupDescribe, ShareFetch,
+/// ShareAcknowledge, StreamsGroupDescribe. (DescribeAcls and DeleteAcls carry ACL host
+/// patterns, and StreamsGroupHeartbeat the application's own endpoints: neither is a
+/// broker.)
+const REVIEWED: [(i16, i16); 77] = [
+    (0, 13), // Produce
+    (1, 18), // Fetch
+    (2, 11), // ListOffsets
+    (3, 13), // Metadata
+    (8, 10), // OffsetCommit
+    (9, 10), // OffsetFetch
+    (10, 6), // FindCoordinator
+    (11, 9), // JoinGroup
+    (12, 4), // Heartbeat
+    (13, 5), // LeaveGroup
+    (14, 5), // SyncGroup
+    (15, 6), // DescribeGroups
+    (16, 5), // ListGroups
+    (17, 1), // SaslHandshake
+    (18, 5), // ApiVersions
+    (19, 7), // CreateTopics
+    (20, 6), // DeleteTopics
+    (21, 2), // DeleteRecords
+    (22, 6), // InitProducerId
+    (23, 4), // OffsetForLeaderEpoch
+    (24, 5), // AddPartitionsToTxn
+    (25, 4), // AddOffsetsToTxn
+    (26, 5), // EndTxn
+    (27, 2), // WriteTxnMarkers
+    (28, 6), // TxnOffsetCommit
+    (29, 3), // DescribeAcls
+    (30, 3), // CreateAcls
+    (31, 3), // DeleteAcls
+    (32, 4), // DescribeConfigs
+    (33, 2), // AlterConfigs
+    (34, 2), // AlterReplicaLogDirs
+    (35, 5), // DescribeLogDirs
+    (36, 2), // SaslAuthenticate
+    (37, 3), // CreatePartitions
+    (38, 3), // CreateDelegationToken
+    (39, 2), // RenewDelegationToken
+    (40, 2), // ExpireDelegationToken
+    (41, 3), // DescribeDelegationToken
+    (42, 3), // DeleteGroups
+    (43, 2), // ElectLeaders
+    (44, 1), // IncrementalAlterConfigs
+    (45, 1), // AlterPartitionReassignments
+    (46, 0), // ListPartitionReassignments
+    (47, 0), // OffsetDelete
+    (48, 1), // DescribeClientQuotas
+    (49, 1), // AlterClientQuotas
+    (50, 0), // DescribeUserScramCredentials
+    (51, 0), // AlterUserScramCredentials
+    (55, 2), // DescribeQuorum
+    (57, 2), // UpdateFeatures
+    (60, 2), // DescribeCluster
+    (61, 0), // DescribeProducers
+    (64, 0), // UnregisterBroker
+    (65, 0), // DescribeTransactions
+    (66, 2), // ListTransactions
+    (68, 1), // ConsumerGroupHeartbeat
+    (69, 1), // ConsumerGroupDescribe
+    (71, 0), // GetTelemetrySubscriptions
+    (72, 0), // PushTelemetry
+    (74, 1), // ListConfigResources
+    (75, 0), // DescribeTopicPartitions
+    (76, 1), // ShareGroupHeartbeat
+    (77, 1), // ShareGroupDescribe
+    (78, 2), // ShareFetch
+    (79, 2), // ShareAcknowledge
+    (80, 1), // AddRaftVoter
+    (81, 0), // RemoveRaftVoter
+    (83, 0), // InitializeShareGroupState
+    (84, 0), // ReadShareGroupState
+    (85, 1), // WriteShareGroupState
+    (86, 0), // DeleteShareGroupState
+    (87, 1), // ReadShareGroupStateSummary
+    (88, 1), // StreamsGroupHeartbeat
+    (89, 1), // StreamsGroupDescribe
+    (90, 1), // DescribeShareGroupOffsets
+    (91, 0), // AlterShareGroupOffsets
+    (92, 0), // DeleteShareGroupOffsets
+];
+
+/// The highest API key Kafka 4.4.0 defines. Keys above it (a newer release's, or a vendor's)
+/// pass through untouched.
+pub const LAST_REVIEWED_KEY: i16 = 94;
 
 /// The versions of one API that the gateway lets clients use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
-    /// Whatever the broker supports: the response never names a broker.
+    /// Whatever the broker supports: a key this gateway does not know.
     Any,
     /// Only these versions (inclusive).
     Range { min: i16, max: i16 },
-    /// Not offered: the response names nodes and the gateway does not rewrite it.
+    /// Not offered.
     Hidden,
 }
 
@@ -52,42 +143,38 @@ impl Limit {
     }
 }
 
-fn range_of<T: Message>() -> Limit {
-    Limit::Range {
-        min: T::VERSIONS.min,
-        max: T::VERSIONS.max,
+/// The highest reviewed version of an API key, if it is offered at all.
+pub fn reviewed(api_key: i16) -> Option<i16> {
+    REVIEWED
+        .iter()
+        .find(|(key, _)| *key == api_key)
+        .map(|(_, max)| *max)
+}
+
+/// The gateway's limit for one API key: the reviewed versions, narrowed for the rewrite set
+/// to those its walk reads.
+pub fn limit(api_key: i16) -> Limit {
+    let Some(max) = reviewed(api_key) else {
+        return if (0..=LAST_REVIEWED_KEY).contains(&api_key) {
+            Limit::Hidden
+        } else {
+            Limit::Any
+        };
+    };
+    match super::walked_versions(api_key) {
+        Some((walk_min, walk_max)) => Limit::Range {
+            min: walk_min,
+            max: walk_max.min(max),
+        },
+        None => Limit::Range { min: 0, max },
     }
 }
 
-/// The gateway's limit for one API key.
-pub fn limit(api_key: i16) -> Limit {
-    let Ok(api) = ApiKey::try_from(api_key) else {
-        return Limit::Any;
-    };
-    match api {
-        ApiKey::ApiVersions => range_of::<ApiVersionsResponse>(),
-        ApiKey::Metadata => range_of::<MetadataResponse>(),
-        ApiKey::FindCoordinator => range_of::<FindCoordinatorResponse>(),
-        ApiKey::DescribeCluster => range_of::<DescribeClusterResponse>(),
-        ApiKey::DescribeQuorum => range_of::<DescribeQuorumResponse>(),
-        ApiKey::DescribeConfigs => range_of::<DescribeConfigsResponse>(),
-        ApiKey::DescribeGroups => range_of::<DescribeGroupsResponse>(),
-        ApiKey::ShareFetch => range_of::<ShareFetchResponse>(),
-        ApiKey::ShareAcknowledge => range_of::<ShareAcknowledgeResponse>(),
-        ApiKey::Produce => Limit::Range {
-            min: 0,
-            max: PRODUCE_MAX,
-        },
-        ApiKey::Fetch => Limit::Range {
-            min: 0,
-            max: FETCH_MAX,
-        },
-        ApiKey::Vote
-        | ApiKey::BeginQuorumEpoch
-        | ApiKey::EndQuorumEpoch
-        | ApiKey::FetchSnapshot
-        | ApiKey::UpdateRaftVoter => Limit::Hidden,
-        _ => Limit::Any,
+/// The highest ApiVersions version the gateway reads.
+pub fn api_versions_max() -> i16 {
+    match limit(ApiKey::ApiVersions as i16) {
+        Limit::Range { max, .. } => max,
+        Limit::Any | Limit::Hidden => 0,
     }
 }
 
@@ -172,7 +259,7 @@ pub fn offered(frame: &Bytes) -> Result<Vec<(i16, i16, i16)>, WireError> {
 /// broker's range when it could be read and one version lower than requested otherwise, so
 /// the client steps down until the versions meet. Nothing of the broker's bytes is forwarded.
 fn refused(frame: &Bytes, requested: i16) -> (i32, i16) {
-    let ours = ApiVersionsResponse::VERSIONS.max;
+    let ours = api_versions_max();
     let correlation_id = frame
         .get(4..8)
         .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
@@ -219,7 +306,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::{response, Rewrite};
     use super::*;
-    use kafka_protocol::protocol::Decodable;
+    use kafka_protocol::protocol::{Decodable, Message};
 
     fn entry(api: ApiKey, min: i16, max: i16) -> ApiVersion {
         ApiVersion::default()
@@ -255,7 +342,7 @@ mod tests {
 
     #[test]
     fn caps_rewrite_set_keeps_the_rest() {
-        for version in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+        for version in 0..=ApiVersionsResponse::VERSIONS.max {
             let out = round_trip(
                 Rewrite::ApiVersions,
                 version,
@@ -268,10 +355,10 @@ mod tests {
                 vec![
                     (0, 3, 9),
                     (1, 4, 15),
-                    (3, 0, MetadataResponse::VERSIONS.max),
-                    (18, 0, ApiVersionsResponse::VERSIONS.max),
+                    (3, 0, 13),
+                    (18, 0, 5),
                     (10, 0, 6),
-                    (60, 0, DescribeClusterResponse::VERSIONS.max),
+                    (60, 0, 2),
                     // ShareFetch v0 only: below what the gateway parses, so dropped; Vote hidden.
                     (11, 0, 9),
                     (31000, 0, 4),
@@ -290,6 +377,22 @@ mod tests {
         assert!(!limit(ApiKey::Fetch as i16).allows(16));
         assert!(!limit(ApiKey::Vote as i16).allows(0));
         assert!(limit(31000).allows(i16::MAX));
+        // Reviewed, not inherited: no known API above what 4.4.0's specs were read for.
+        assert!(limit(ApiKey::JoinGroup as i16).allows(9));
+        assert!(!limit(ApiKey::JoinGroup as i16).allows(10));
+        assert!(!limit(ApiKey::ListOffsets as i16).allows(12));
+        // The controller's own APIs and the removed inter-broker ones are not offered.
+        for hidden in [4, 7, 52, 56, 58, 62, 63, 70, 73, 82] {
+            assert_eq!(limit(hidden), Limit::Hidden, "key {hidden}");
+        }
+    }
+
+    #[test]
+    fn every_known_key_up_to_the_last_reviewed_is_decided() {
+        for key in 0..=LAST_REVIEWED_KEY {
+            assert_ne!(limit(key), Limit::Any, "key {key} passes unreviewed");
+        }
+        assert_eq!(limit(LAST_REVIEWED_KEY + 1), Limit::Any);
     }
 
     /// Decodes a gateway answer and checks it is UNSUPPORTED_VERSION offering v0..=max.

@@ -89,6 +89,26 @@ impl Rewrite {
     }
 }
 
+/// The versions of each API that names brokers whose responses the rewrite reads, and for
+/// Produce and Fetch the versions before their responses name brokers: clients are offered
+/// no others (see [`api_versions::limit`]).
+pub(crate) fn walked_versions(api_key: i16) -> Option<(i16, i16)> {
+    Some(match ApiKey::try_from(api_key).ok()? {
+        ApiKey::Produce => (0, 9),
+        ApiKey::Fetch => (0, 15),
+        ApiKey::Metadata => (0, 13),
+        ApiKey::FindCoordinator => (0, 6),
+        ApiKey::DescribeGroups => (0, 6),
+        ApiKey::ApiVersions => (0, 5),
+        ApiKey::DescribeConfigs => (1, 4),
+        ApiKey::DescribeQuorum => (0, 2),
+        ApiKey::DescribeCluster => (0, 2),
+        ApiKey::ShareFetch => (1, 1),
+        ApiKey::ShareAcknowledge => (1, 1),
+        _ => return None,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     #[error("cannot decode {api:?} v{version} response: {reason}")]
