@@ -11,12 +11,12 @@ use support::conversation::{self, Request, Script};
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         3 => (0i16..=12).prop_map(|version| Request::Metadata { version }),
-        3 => (prop_oneof![Just(0i16), Just(1), Just(-1)], "[a-z]{1,12}")
-            .prop_map(|(acks, topic)| Request::Produce { acks, topic }),
+        3 => (9i16..=13, prop_oneof![Just(0i16), Just(1), Just(-1)], "[a-z]{1,12}")
+            .prop_map(|(version, acks, topic)| Request::Produce { version, acks, topic }),
         1 => prop_oneof![Just(0i16), Just(3), Just(9)]
             .prop_map(|version| Request::ApiVersions { version }),
-        2 => prop_oneof![0usize..64, 30_000usize..70_000]
-            .prop_map(|record_bytes| Request::Fetch { record_bytes }),
+        2 => (prop_oneof![Just(12i16), 16i16..=18], prop_oneof![0usize..64, 30_000usize..70_000])
+            .prop_map(|(version, record_bytes)| Request::Fetch { version, record_bytes }),
         1 => Just(Request::Unknown),
     ]
 }
@@ -64,15 +64,30 @@ fn a_conversation_cut_at_every_byte() {
         (Request::Metadata { version: 12 }, 1),
         (
             Request::Produce {
+                version: 9,
                 acks: 0,
                 topic: "a".into(),
             },
             1,
         ),
-        (Request::Fetch { record_bytes: 300 }, 1),
+        (
+            Request::Fetch {
+                version: 12,
+                record_bytes: 300,
+            },
+            1,
+        ),
+        (
+            Request::Fetch {
+                version: 18,
+                record_bytes: 40,
+            },
+            1,
+        ),
         (Request::Metadata { version: 1 }, 2),
         (
             Request::Produce {
+                version: 13,
                 acks: -1,
                 topic: "b".into(),
             },

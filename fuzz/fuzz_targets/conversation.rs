@@ -40,6 +40,7 @@ fn request(c: &mut Choices) -> Request {
             version: i16::from(c.byte() % 13),
         },
         2 | 3 => Request::Produce {
+            version: 9 + i16::from(c.byte() % 5),
             acks: [0, 1, -1][usize::from(c.byte() % 3)],
             topic: format!("t{}", c.byte()),
         },
@@ -47,6 +48,7 @@ fn request(c: &mut Choices) -> Request {
             version: [0, 3, 9][usize::from(c.byte() % 3)],
         },
         5 | 6 => Request::Fetch {
+            version: [12, 16, 17, 18][usize::from(c.byte() % 4)],
             record_bytes: usize::from(c.u16()),
         },
         _ => Request::Unknown,

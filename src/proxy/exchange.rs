@@ -26,6 +26,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
 use crate::proxy::frame::{self, FrameError, RequestHead};
+use crate::rewrite::fetch::{self, FetchWalk, Next};
 use crate::rewrite::{self, api_versions, AddressBook, Rewrite, RewriteError};
 
 /// Whose side a failure or a silence is on, for logs and metrics.
@@ -177,6 +178,11 @@ enum Answer {
         len: usize,
         tried: usize,
     },
+    /// A Fetch answer that may name brokers at its very end: streamed, its records passing
+    /// unseen, only its own tagged fields held (see [`fetch`]).
+    Stream(FetchWalk),
+    /// The Fetch answer's tagged fields were handed out by [`Step::Rewrite`].
+    RewritingTail(FetchWalk),
     /// Its first `end` bytes were handed out by [`Step::Rewrite`]; nothing more until they
     /// come back through [`Exchange::rewrite_held`]. The rest then streams.
     Rewriting {
@@ -429,7 +435,10 @@ impl Exchange {
                 };
                 return Ok(Step::Rewrite { len: end });
             }
-            Answer::Rewriting { .. } => return Err(ExchangeError::NotRewritten),
+            Answer::Stream(walk) => return self.stream(walk, input, arrived),
+            Answer::Rewriting { .. } | Answer::RewritingTail(_) => {
+                return Err(ExchangeError::NotRewritten)
+            }
             Answer::Between => {}
         }
         // An answer of the gateway's own goes out when its turn comes, before any broker bytes.
@@ -497,6 +506,7 @@ impl Exchange {
             arrived.saturating_duration_since(sent),
         );
         self.answer = match rewrite {
+            Some(Rewrite::Fetch) => Answer::Stream(FetchWalk::new(head.frame_len)),
             Some(kind) => Answer::Hold {
                 kind,
                 api_key,
@@ -507,6 +517,49 @@ impl Exchange {
             None => Answer::Forward(head.frame_len),
         };
         self.on_broker(input, arrived, observer)
+    }
+
+    /// The next step of a Fetch answer read as it streams.
+    fn stream(
+        &mut self,
+        mut walk: FetchWalk,
+        input: &[u8],
+        arrived: Instant,
+    ) -> Result<Step, ExchangeError> {
+        let malformed = |e: crate::rewrite::wire::WireError| RewriteError::Decode {
+            api: ApiKey::Fetch,
+            version: 16,
+            reason: e.to_string(),
+        };
+        let step = match walk.next(input).map_err(malformed)? {
+            Next::Pass(0) => {
+                self.answer = Answer::Between;
+                self.answered = arrived;
+                return Ok(Step::Wait { need: 1 });
+            }
+            Next::Pass(n) => Step::Forward(n),
+            Next::Records(left) => match left.min(input.len()) {
+                0 => Step::Wait { need: 1 },
+                n => {
+                    walk.passed(n);
+                    Step::Forward(n)
+                }
+            },
+            Next::Tail(n) | Next::Need(n) if n > self.limits.max_held => {
+                return Err(ExchangeError::HeldTooLarge {
+                    api_key: ApiKey::Fetch as i16,
+                    size: n,
+                    max: self.limits.max_held,
+                })
+            }
+            Next::Tail(n) if input.len() >= n => {
+                self.answer = Answer::RewritingTail(walk);
+                return Ok(Step::Rewrite { len: n });
+            }
+            Next::Tail(n) | Next::Need(n) => Step::Wait { need: n },
+        };
+        self.answer = Answer::Stream(walk);
+        Ok(step)
     }
 
     /// Counts `available` bytes against the `left` of the answer being streamed.
@@ -532,15 +585,32 @@ impl Exchange {
         book: &dyn AddressBook,
         observer: &dyn Observer,
     ) -> Result<Bytes, ExchangeError> {
-        let Answer::Rewriting {
-            kind,
-            api_key,
-            version,
-            len,
-            end,
-        } = self.answer
-        else {
-            return Err(ExchangeError::NotRewritten);
+        let (kind, api_key, version, len, end) = match self.answer {
+            Answer::Rewriting {
+                kind,
+                api_key,
+                version,
+                len,
+                end,
+            } => (kind, api_key, version, len, end),
+            Answer::RewritingTail(_) => {
+                let tail = fetch::rewrite_tail(&held, book)
+                    .map_err(|e| e.into_rewrite_error(Rewrite::Fetch, 16))
+                    .and_then(|tail| {
+                        (tail.len() == held.len()).then_some(tail).ok_or_else(|| {
+                            RewriteError::Decode {
+                                api: ApiKey::Fetch,
+                                version: 16,
+                                reason: "the rewritten tail changed length".to_owned(),
+                            }
+                        })
+                    });
+                observer.rewrite(ApiKey::Fetch as i16, tail.is_ok());
+                self.answer = Answer::Between;
+                self.answered = now;
+                return Ok(tail?);
+            }
+            _ => return Err(ExchangeError::NotRewritten),
         };
         let rewritten = rewrite::prefix(kind, version, &held, book).and_then(|r| {
             r.filter(|r| r.consumed == end)
@@ -565,15 +635,24 @@ impl Exchange {
     pub fn response_passthrough(&self) -> usize {
         match self.answer {
             Answer::Forward(left) => left,
+            Answer::Stream(walk) => walk.records_left(),
             _ => 0,
         }
     }
 
     /// `n` bytes of [`Exchange::response_passthrough`] went by at `now`.
     pub fn response_passed(&mut self, n: usize, now: Instant) {
-        if let Answer::Forward(left) = self.answer {
-            self.broker_seen = now;
-            self.pass_answer(left, n, now);
+        match self.answer {
+            Answer::Forward(left) => {
+                self.broker_seen = now;
+                self.pass_answer(left, n, now);
+            }
+            Answer::Stream(mut walk) => {
+                self.broker_seen = now;
+                walk.passed(n);
+                self.answer = Answer::Stream(walk);
+            }
+            _ => {}
         }
     }
 
@@ -645,7 +724,7 @@ enum Admit {
 }
 
 fn admit(head: &RequestHead) -> Result<Admit, ExchangeError> {
-    let rewrite = Rewrite::for_api(head.api_key);
+    let rewrite = Rewrite::for_api(head.api_key, head.api_version);
     if head.api_key == ApiKey::SaslHandshake as i16 && head.api_version == 0 {
         return Err(ExchangeError::SaslHandshakeV0);
     }

@@ -10,8 +10,10 @@ mod describe_cluster;
 mod describe_configs;
 pub mod describe_groups;
 mod describe_quorum;
+pub mod fetch;
 mod find_coordinator;
 pub mod metadata;
+mod produce;
 mod share;
 pub mod wire;
 
@@ -46,6 +48,10 @@ pub trait AddressBook {
 /// The responses the gateway rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewrite {
+    /// Produce from v10 (KIP-951 leader hints).
+    Produce,
+    /// Fetch from v16 (KIP-951 leader hints): streamed, never held (see [`fetch`]).
+    Fetch,
     ApiVersions,
     Metadata,
     FindCoordinator,
@@ -58,9 +64,11 @@ pub enum Rewrite {
 }
 
 impl Rewrite {
-    /// The rewrite a response to this API needs, if any.
-    pub fn for_api(api_key: i16) -> Option<Rewrite> {
+    /// The rewrite a response to this API, at this version, needs, if any.
+    pub fn for_api(api_key: i16, version: i16) -> Option<Rewrite> {
         Some(match ApiKey::try_from(api_key).ok()? {
+            ApiKey::Produce if version >= 10 => Rewrite::Produce,
+            ApiKey::Fetch if version >= 16 => Rewrite::Fetch,
             ApiKey::ApiVersions => Rewrite::ApiVersions,
             ApiKey::Metadata => Rewrite::Metadata,
             ApiKey::FindCoordinator => Rewrite::FindCoordinator,
@@ -76,6 +84,8 @@ impl Rewrite {
 
     pub fn api_key(self) -> ApiKey {
         match self {
+            Rewrite::Produce => ApiKey::Produce,
+            Rewrite::Fetch => ApiKey::Fetch,
             Rewrite::ApiVersions => ApiKey::ApiVersions,
             Rewrite::Metadata => ApiKey::Metadata,
             Rewrite::FindCoordinator => ApiKey::FindCoordinator,
@@ -89,13 +99,12 @@ impl Rewrite {
     }
 }
 
-/// The versions of each API that names brokers whose responses the rewrite reads, and for
-/// Produce and Fetch the versions before their responses name brokers: clients are offered
-/// no others (see [`api_versions::limit`]).
+/// The versions of each API that names brokers whose responses the rewrite reads: clients
+/// are offered no others (see [`api_versions::limit`]).
 pub(crate) fn walked_versions(api_key: i16) -> Option<(i16, i16)> {
     Some(match ApiKey::try_from(api_key).ok()? {
-        ApiKey::Produce => (0, 9),
-        ApiKey::Fetch => (0, 15),
+        ApiKey::Produce => (0, 13),
+        ApiKey::Fetch => (0, 18),
         ApiKey::Metadata => (0, 13),
         ApiKey::FindCoordinator => (0, 6),
         ApiKey::DescribeGroups => (0, 6),
@@ -150,6 +159,21 @@ pub fn prefix(
     held: &Bytes,
     book: &dyn AddressBook,
 ) -> Result<Option<Rewritten>, RewriteError> {
+    if kind == Rewrite::Fetch {
+        // Streamed in the data path; here, whole, for callers that have it all.
+        let Some(whole) = whole_frame(held) else {
+            return Ok(None);
+        };
+        let frame = held.slice(..whole);
+        return match fetch::rewrite_whole(&frame, book) {
+            Ok(out) => Ok(Some(Rewritten {
+                edited: out != frame,
+                out,
+                consumed: whole,
+            })),
+            Err(failure) => settle(kind, version, failure).map(|_| None),
+        };
+    }
     if kind == Rewrite::ApiVersions {
         // Small, and rewritten as a whole: wait for all of it.
         let Some(whole) = whole_frame(held) else {
@@ -171,7 +195,7 @@ pub fn prefix(
 /// How far the rewrite of a response walks, found without learning anything: the bytes to
 /// hold before the rewrite can be done, or `None` while `held` is not enough to tell.
 pub fn extent(kind: Rewrite, version: i16, held: &[u8]) -> Result<Option<usize>, RewriteError> {
-    if kind == Rewrite::ApiVersions {
+    if matches!(kind, Rewrite::ApiVersions | Rewrite::Fetch) {
         return Ok(whole_frame(held));
     }
     Ok(walk(kind, version, held, &Measure)?.map(|walk| walk.position()))
@@ -200,6 +224,7 @@ fn walk<'a>(
         Err(e) => return settle(kind, version, e.into()).map(|_| None),
     };
     let walked = match kind {
+        Rewrite::Produce => produce::rewrite(&mut walk, version, book),
         Rewrite::Metadata => metadata::rewrite(&mut walk, version, book),
         Rewrite::FindCoordinator => find_coordinator::rewrite(&mut walk, version, book),
         Rewrite::DescribeCluster => describe_cluster::rewrite(&mut walk, version, book),
@@ -208,7 +233,7 @@ fn walk<'a>(
         Rewrite::DescribeGroups => describe_groups::rewrite(&mut walk, version),
         Rewrite::ShareFetch => share::rewrite_fetch(&mut walk, book),
         Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, book),
-        Rewrite::ApiVersions => Ok(()),
+        Rewrite::ApiVersions | Rewrite::Fetch => Ok(()),
     };
     match walked {
         Ok(()) => Ok(Some(walk)),
@@ -248,9 +273,23 @@ impl AddressBook for Measure {
 
 /// What a per-API rewrite can fail with, before the dispatcher names the API.
 #[derive(Debug)]
-enum Failure {
+pub enum Failure {
     Wire(WireError),
     Route(RouteError),
+}
+
+impl Failure {
+    /// The failure, named by the API and version it happened in.
+    pub fn into_rewrite_error(self, kind: Rewrite, version: i16) -> RewriteError {
+        match self {
+            Failure::Wire(e) => RewriteError::Decode {
+                api: kind.api_key(),
+                version,
+                reason: e.to_string(),
+            },
+            Failure::Route(e) => RewriteError::Route(e),
+        }
+    }
 }
 
 impl From<WireError> for Failure {

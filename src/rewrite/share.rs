@@ -59,7 +59,8 @@ fn current_leader(walk: &mut Walk<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn node_endpoints(walk: &mut Walk<'_>, book: &dyn AddressBook) -> Result<(), Failure> {
+/// KIP-951 node endpoints: id, host, port, rack. Shared with Produce and Fetch.
+pub(super) fn node_endpoints(walk: &mut Walk<'_>, book: &dyn AddressBook) -> Result<(), Failure> {
     for _ in 0..walk.array()? {
         let node_id = walk.i32()?;
         learn_node(walk, book, node_id)?;

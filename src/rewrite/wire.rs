@@ -31,6 +31,8 @@ pub enum WireError {
     Varint { at: usize },
     #[error("host at byte {at} is null or not UTF-8")]
     BadHost { at: usize },
+    #[error("tagged field {tag} at byte {at} does not end where its size says")]
+    TaggedField { tag: u32, at: usize },
     /// The walk reached the end of the bytes at hand, not of the frame: more are coming.
     #[error("the frame's bytes end at {at} for now")]
     Incomplete { at: usize },
@@ -212,6 +214,40 @@ impl<'a> Walk<'a> {
             self.uvarint()?;
             let size = self.uvarint()? as usize;
             self.skip(size)?;
+        }
+        Ok(())
+    }
+
+    /// Tagged fields, each handed to `field` with the walk at its first byte of data; `field`
+    /// reads it and says so, or says it did not (it is then skipped). A field `field` read
+    /// must end exactly where its size says; one whose bytes were edited gets its size
+    /// rewritten.
+    pub fn tagged<E: From<WireError>>(
+        &mut self,
+        mut field: impl FnMut(&mut Self, u32) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let count = self.uvarint()?;
+        for _ in 0..count {
+            let tag = self.uvarint()?;
+            let size = self.field(Self::uvarint)?;
+            let start = self.pos;
+            let edits_before = self.edits.len();
+            if !field(self, tag)? {
+                self.skip(size.value as usize)?;
+                continue;
+            }
+            if self.pos != start + size.value as usize {
+                return Err(WireError::TaggedField { tag, at: start }.into());
+            }
+            let delta: isize = self.edits[edits_before..]
+                .iter()
+                .map(|e| e.with.len() as isize - (e.end - e.start) as isize)
+                .sum();
+            if delta != 0 {
+                let mut with = BytesMut::with_capacity(5);
+                put_uvarint(&mut with, (size.value as isize + delta) as u32);
+                self.edit(size.start, size.end, with.freeze());
+            }
         }
         Ok(())
     }

@@ -39,7 +39,10 @@ pub enum Request {
     Metadata {
         version: i16,
     },
+    /// At `version` 9 to 13; from 10 the broker's answer names the partition's new leader
+    /// (KIP-951) at an internal address.
     Produce {
+        version: i16,
         acks: i16,
         topic: String,
     },
@@ -47,8 +50,10 @@ pub enum Request {
     ApiVersions {
         version: i16,
     },
-    /// A Fetch whose answer carries this many record bytes: streamed, never held.
+    /// A Fetch whose answer carries this many record bytes: streamed, never held. From
+    /// `version` 16 the answer ends with a new leader's internal address (KIP-951).
     Fetch {
+        version: i16,
         record_bytes: usize,
     },
     /// A key the gateway does not know: passed through both ways.
@@ -168,7 +173,11 @@ impl Request {
                 correlation_id,
                 &MetadataRequest::default().with_topics(None),
             ),
-            Request::Produce { acks, topic } => {
+            Request::Produce {
+                version,
+                acks,
+                topic,
+            } => {
                 let body = ProduceRequest::default()
                     .with_acks(*acks)
                     .with_timeout_ms(1000)
@@ -177,7 +186,7 @@ impl Request {
                         .with_partition_data(vec![
                             produce_request::PartitionProduceData::default().with_index(0),
                         ])]);
-                encode_request(ApiKey::Produce, 9, correlation_id, &body)
+                encode_request(ApiKey::Produce, *version, correlation_id, &body)
             }
             Request::ApiVersions { version } if api_versions_offered(*version) => encode_request(
                 ApiKey::ApiVersions,
@@ -190,9 +199,12 @@ impl Request {
             Request::ApiVersions { version } => {
                 bare_request(ApiKey::ApiVersions as i16, *version, correlation_id)
             }
-            Request::Fetch { .. } => {
-                encode_request(ApiKey::Fetch, 12, correlation_id, &FetchRequest::default())
-            }
+            Request::Fetch { version, .. } => encode_request(
+                ApiKey::Fetch,
+                *version,
+                correlation_id,
+                &FetchRequest::default(),
+            ),
             Request::Unknown => bare_request(31000, 0, correlation_id),
         }
     }
@@ -224,6 +236,16 @@ fn answer_frame<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, bo
     let size = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&size.to_be_bytes());
     out.to_vec()
+}
+
+/// Leader hints naming every broker of the cluster at its internal address, as a broker's
+/// KIP-951 answer to a request sent to a partition's old leader does (versions without the
+/// field drop it when encoding).
+fn hints<E>(new: fn() -> E, fill: fn(E, i32, StrBytes, i32) -> E) -> Vec<E> {
+    CLUSTER
+        .iter()
+        .map(|(node, host, port)| fill(new(), *node, StrBytes::from_static_str(host), *port))
+        .collect()
 }
 
 /// The simulated broker's answer to one whole request frame it received, if it answers.
@@ -262,19 +284,26 @@ fn broker_answer(frame: &[u8], script: &Script, fetch_bytes: usize) -> Option<Ve
             if request.acks == 0 && !script.broker_answers_acks0 {
                 return None;
             }
-            // The topic name comes back in the answer, as a broker's does.
+            // The topic comes back in the answer, as a broker's does (by id from v13).
             let topics = request
                 .topic_data
                 .iter()
                 .map(|t| {
-                    produce_response::TopicProduceResponse::default().with_name(t.name.clone())
+                    produce_response::TopicProduceResponse::default()
+                        .with_name(t.name.clone())
+                        .with_topic_id(t.topic_id)
                 })
                 .collect();
             answer_frame(
                 api,
                 version,
                 id,
-                &ProduceResponse::default().with_responses(topics),
+                &ProduceResponse::default()
+                    .with_responses(topics)
+                    .with_node_endpoints(hints(
+                        produce_response::NodeEndpoint::default,
+                        |e, n, h, p| e.with_node_id(BrokerId(n)).with_host(h).with_port(p),
+                    )),
             )
         }
         ApiKey::ApiVersions => answer_frame(
@@ -297,11 +326,15 @@ fn broker_answer(frame: &[u8], script: &Script, fetch_bytes: usize) -> Option<Ve
                 api,
                 version,
                 id,
-                &FetchResponse::default().with_responses(vec![
-                    fetch_response::FetchableTopicResponse::default().with_partitions(vec![
-                        fetch_response::PartitionData::default().with_records(Some(records)),
-                    ]),
-                ]),
+                &FetchResponse::default()
+                    .with_responses(vec![fetch_response::FetchableTopicResponse::default()
+                        .with_partitions(vec![
+                            fetch_response::PartitionData::default().with_records(Some(records))
+                        ])])
+                    .with_node_endpoints(hints(
+                        fetch_response::NodeEndpoint::default,
+                        |e, n, h, p| e.with_node_id(BrokerId(n)).with_host(h).with_port(p),
+                    )),
             )
         }
         _ => return None,
@@ -329,7 +362,7 @@ pub fn run(script: &Script) -> Outcome {
         if request.forwarded() {
             forwarded.extend_from_slice(&bytes);
         }
-        if let Request::Fetch { record_bytes } = request {
+        if let Request::Fetch { record_bytes, .. } = request {
             fetch_sizes.push(*record_bytes);
         }
     }
@@ -576,9 +609,9 @@ fn check_answer(frame: &Bytes, request: &Request) {
         // A bare header in both directions: checked by its id alone.
         Request::Unknown => return,
         Request::Metadata { version } => (ApiKey::Metadata, *version),
-        Request::Produce { .. } => (ApiKey::Produce, 9),
+        Request::Produce { version, .. } => (ApiKey::Produce, *version),
         Request::ApiVersions { .. } => (ApiKey::ApiVersions, 0),
-        Request::Fetch { .. } => (ApiKey::Fetch, 12),
+        Request::Fetch { version, .. } => (ApiKey::Fetch, *version),
     };
     let header_version = if api == ApiKey::ApiVersions {
         0
@@ -598,7 +631,15 @@ fn check_answer(frame: &Bytes, request: &Request) {
         Request::Produce { topic, .. } => {
             let p = ProduceResponse::decode(&mut body, version).expect("Produce decodes");
             assert_eq!(p.responses.len(), 1);
-            assert_eq!(p.responses[0].name.0.as_str(), topic);
+            if version < 13 {
+                assert_eq!(p.responses[0].name.0.as_str(), topic);
+            }
+            assert_hints(
+                p.node_endpoints
+                    .iter()
+                    .map(|e| (e.node_id.0, e.host.as_str(), e.port)),
+                version >= 10,
+            );
         }
         Request::ApiVersions { version } => {
             let a = ApiVersionsResponse::decode(&mut body, 0).expect("ApiVersions decodes");
@@ -609,8 +650,17 @@ fn check_answer(frame: &Bytes, request: &Request) {
                 "UNSUPPORTED_VERSION exactly when too new"
             );
         }
-        Request::Fetch { record_bytes } => {
+        Request::Fetch { record_bytes, .. } => {
             let f = FetchResponse::decode(&mut body, version).expect("Fetch decodes");
+            // Rewritten in place, or withheld when the gateway's addresses do not fit.
+            if !f.node_endpoints.is_empty() {
+                assert_hints(
+                    f.node_endpoints
+                        .iter()
+                        .map(|e| (e.node_id.0, e.host.as_str(), e.port)),
+                    true,
+                );
+            }
             let records = f.responses[0].partitions[0]
                 .records
                 .clone()
@@ -622,6 +672,16 @@ fn check_answer(frame: &Bytes, request: &Request) {
                 .all(|(i, b)| *b == (i % 251) as u8));
         }
         Request::Unknown => {}
+    }
+}
+
+/// Leader hints an answer carries: every node, at the gateway's address; or none at all when
+/// the version has no such field.
+fn assert_hints<'a>(hints: impl Iterator<Item = (i32, &'a str, i32)>, expected: bool) {
+    let hints: Vec<_> = hints.collect();
+    assert_eq!(hints.len(), if expected { CLUSTER.len() } else { 0 });
+    for (node, host, port) in hints {
+        assert_eq!((host, port), (GATEWAY_HOST, 19000 + node));
     }
 }
 
