@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::cluster::route::Route;
 use crate::gateway::Gateway;
+use crate::ops::metrics::Refusal;
 use crate::proxy::session;
 
 /// Binds a broker listener. Synchronous on purpose: it runs while a response that names the
@@ -46,6 +47,7 @@ pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
                     }
                 }
                 Err(_) => {
+                    gw.metrics.refused(Refusal::ConnectionLimit);
                     tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection");
                 }
             },

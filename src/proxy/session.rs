@@ -21,7 +21,7 @@ use crate::cluster::route::Route;
 use crate::cluster::upstream::{self, UpstreamError};
 use crate::edge::proxy_protocol;
 use crate::gateway::Gateway;
-use crate::ops::metrics::RouteCounters;
+use crate::ops::metrics::{Refusal, RouteCounters};
 use crate::proxy::deadline::Deadline;
 use crate::proxy::frame::{self, FrameError};
 use crate::proxy::inflight::{self, Expect, Owed, Unanswered};
@@ -143,10 +143,12 @@ pub async fn serve(
         Ok(Ok(real)) => real.unwrap_or(peer),
         Ok(Err(e)) => {
             gw.metrics.error(Side::Client);
+            gw.metrics.refused(Refusal::ProxyHeader);
             tracing::warn!(client.addr = %peer, %route, side = "client", "closing connection: {e}");
             return;
         }
         Err(_) => {
+            gw.metrics.refused(Refusal::ProxyHeader);
             tracing::debug!(client.addr = %peer, %route, "no PROXY protocol header within {HEADER_TIMEOUT:?}");
             return;
         }
@@ -154,9 +156,9 @@ pub async fn serve(
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {
-            None => (route, counted(client, route, &gw).await),
+            None => (route, counted(client, peer, route, &gw).await),
             Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
-                Ok((stream, route)) => (route, counted(stream, route, &gw).await),
+                Ok((stream, route)) => (route, counted(stream, peer, route, &gw).await),
                 Err(e) => (route, Err(SessionError::Tls(e))),
             },
         };
@@ -173,10 +175,17 @@ pub async fn serve(
     .await
 }
 
-/// [`run`], counted in the connection metrics by route and by the side that ended it.
-async fn counted<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError> {
+/// [`run`], counted in the connection metrics by route and by the side that ended it, and
+/// listed in `/connections` while it runs.
+async fn counted<C: Connection>(
+    client: C,
+    peer: SocketAddr,
+    route: Route,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
     gw.metrics.connection_opened(route);
-    let ended = run(client, route, gw).await;
+    let counters = gw.metrics.open_connection(peer, route);
+    let ended = run(client, route, &counters, gw).await;
     let side = ended
         .as_ref()
         .err()
@@ -185,12 +194,17 @@ async fn counted<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result
     ended
 }
 
-async fn run<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError> {
+async fn run<C: Connection>(
+    client: C,
+    route: Route,
+    counters: &RouteCounters,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
     let (broker, broker_addr) = upstream::dial(route, gw)
         .await
         .inspect_err(|_| gw.metrics.connect_failure())?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
-    relay(client, broker, route, gw).await
+    pumps(client, broker, counters, gw).await
 }
 
 /// The two pumps between a client and the broker of its route, until either side ends.
@@ -201,8 +215,15 @@ pub async fn relay<C: Connection, B: Connection>(
     route: Route,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let counters = gw.metrics.route_counters(route);
-    let counters = &counters;
+    pumps(client, broker, &gw.metrics.route_counters(route), gw).await
+}
+
+async fn pumps<C: Connection, B: Connection>(
+    client: C,
+    broker: B,
+    counters: &RouteCounters,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
     let (client_rd, client_wr) = client.into_halves();
     let (broker_rd, broker_wr) = broker.into_halves();
     let (tx, rx) = inflight::channel();
