@@ -1,9 +1,10 @@
 //! The admin endpoint through real sockets, in front of a fake cluster: every route and
-//! method, `/metrics` read by the official Prometheus parsers (tests/ops/exposition.py), and
-//! `/connections`.
+//! method, `/metrics` read by the official Prometheus parsers (tests/ops/exposition.py),
+//! `/connections`; and the dashboard and alerts of deploy/ against what `/metrics` exports.
 
 mod support;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -91,13 +92,16 @@ async fn busy_gateway() -> (FakeCluster, Gateway) {
     (cluster, gw)
 }
 
+/// Label name -> the values seen.
+type Labels = BTreeMap<String, BTreeSet<String>>;
+
 /// What tests/ops/exposition.py found in a scrape, in both formats.
 #[derive(Debug)]
 struct Exported {
     families: u64,
     type_lines: u64,
-    /// Sample name -> the label names it carries.
-    samples: std::collections::BTreeMap<String, Vec<String>>,
+    /// Sample name -> its labels.
+    samples: BTreeMap<String, Labels>,
 }
 
 fn exposition_script() -> &'static Path {
@@ -138,24 +142,10 @@ async fn scrape_and_check(admin: SocketAddr) -> Exported {
     );
     std::fs::remove_dir_all(&dir).unwrap();
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let samples = summary["exported"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, labels)| {
-            let labels = labels
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l.as_str().unwrap().to_owned())
-                .collect();
-            (name.clone(), labels)
-        })
-        .collect();
     Exported {
         families: summary["families"].as_u64().unwrap(),
         type_lines: summary["type_lines"].as_u64().unwrap(),
-        samples,
+        samples: serde_json::from_value(summary["exported"].clone()).unwrap(),
     }
 }
 
@@ -436,5 +426,205 @@ async fn refused_connections_are_counted_by_kind() {
         ),
         Some(0.0),
         "{text}"
+    );
+}
+
+/// Labels Prometheus attaches to every target it scrapes (the Prometheus Operator's
+/// ServiceMonitor targets have all of these), which a query may use though no gateway
+/// exports them.
+const TARGET_LABELS: [&str; 7] = [
+    "job",
+    "instance",
+    "namespace",
+    "pod",
+    "service",
+    "container",
+    "endpoint",
+];
+
+/// A label matcher: the label, and the value when the matcher is `=`.
+type Matcher = (String, Option<String>);
+
+/// What one expression asks of the exposition.
+#[derive(Default)]
+struct Asked {
+    /// Metric names and their matchers.
+    selectors: Vec<(String, Vec<Matcher>)>,
+    /// Labels that aggregations group by or drop.
+    grouping: Vec<String>,
+}
+
+fn walk(expr: &promql_parser::parser::Expr, asked: &mut Asked) {
+    use promql_parser::label::MatchOp;
+    use promql_parser::parser::Expr;
+    let mut select = |vs: &promql_parser::parser::VectorSelector| {
+        let matchers = vs
+            .matchers
+            .matchers
+            .iter()
+            .chain(vs.matchers.or_matchers.iter().flatten())
+            .map(|m| {
+                let exact = matches!(m.op, MatchOp::Equal).then(|| m.value.clone());
+                (m.name.clone(), exact)
+            })
+            .collect();
+        let name = vs.name.clone().expect("every selector names its metric");
+        asked.selectors.push((name, matchers));
+    };
+    match expr {
+        Expr::VectorSelector(vs) => select(vs),
+        Expr::MatrixSelector(ms) => select(&ms.vs),
+        Expr::Aggregate(a) => {
+            if let Some(modifier) = &a.modifier {
+                asked
+                    .grouping
+                    .extend(modifier.labels().labels.iter().cloned());
+            }
+            walk(&a.expr, asked);
+            if let Some(param) = &a.param {
+                walk(param, asked);
+            }
+        }
+        Expr::Unary(u) => walk(&u.expr, asked),
+        Expr::Binary(b) => {
+            walk(&b.lhs, asked);
+            walk(&b.rhs, asked);
+        }
+        Expr::Paren(p) => walk(&p.expr, asked),
+        Expr::Subquery(s) => walk(&s.expr, asked),
+        Expr::Call(c) => c.args.args.iter().for_each(|arg| walk(arg, asked)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// Every problem of one expression against the exposition.
+fn problems(expr: &str, exported: &BTreeMap<String, Labels>) -> Vec<String> {
+    let parsed = match promql_parser::parser::parse(expr) {
+        Ok(parsed) => parsed,
+        Err(e) => return vec![format!("not PromQL: {e}")],
+    };
+    let mut asked = Asked::default();
+    walk(&parsed, &mut asked);
+    let mut problems = Vec::new();
+    if asked.selectors.is_empty() {
+        problems.push("selects no metric".to_owned());
+    }
+    let mut seen_labels: BTreeSet<&str> = TARGET_LABELS.into_iter().collect();
+    for (name, matchers) in &asked.selectors {
+        let Some(labels) = exported.get(name) else {
+            problems.push(format!("{name} is not exported"));
+            continue;
+        };
+        seen_labels.extend(labels.keys().map(String::as_str));
+        for (label, exact) in matchers {
+            if TARGET_LABELS.contains(&label.as_str()) {
+                continue;
+            }
+            match (labels.get(label), exact) {
+                (None, _) => problems.push(format!("{name} has no label {label}")),
+                (Some(values), Some(value)) if !values.contains(value) => problems.push(format!(
+                    "{name} never has {label}=\"{value}\" (it has {values:?})"
+                )),
+                _ => {}
+            }
+        }
+    }
+    for label in &asked.grouping {
+        if !seen_labels.contains(label.as_str()) {
+            problems.push(format!("groups by {label}, which no selected metric has"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_query_check_finds_unknown_metrics_labels_and_values() {
+    let exported: BTreeMap<String, Labels> = serde_json::from_str(
+        r#"{"kafka_edge_requests_total": {"api": ["Metadata"], "route": ["bootstrap"]},
+            "kafka_edge_request_duration_seconds_bucket": {"le": ["0.25", "+Inf"]}}"#,
+    )
+    .unwrap();
+    let ok = [
+        r#"sum by (api, pod) (rate(kafka_edge_requests_total{route="bootstrap", namespace=~".*"}[5m]))"#,
+        r#"histogram_quantile(0.99, sum by (le) (rate(kafka_edge_request_duration_seconds_bucket[5m])))"#,
+        r#"sum(rate(kafka_edge_request_duration_seconds_bucket{le="0.25"}[5m])) > 0"#,
+    ];
+    for expr in ok {
+        assert_eq!(problems(expr, &exported), Vec::<String>::new(), "{expr}");
+    }
+    let bad = [
+        ("rate(kafka_edge_request_total[5m])", "not exported"),
+        (
+            r#"kafka_edge_requests_total{rout="bootstrap"}"#,
+            "no label rout",
+        ),
+        (
+            r#"kafka_edge_requests_total{api="Produce"}"#,
+            "never has api",
+        ),
+        (
+            r#"kafka_edge_request_duration_seconds_bucket{le="0.3"}"#,
+            "never has le",
+        ),
+        (
+            "sum by (side) (kafka_edge_requests_total)",
+            "groups by side",
+        ),
+        ("sum(rate(kafka_edge_requests_total[5m])", "not PromQL"),
+        ("vector(1)", "selects no metric"),
+    ];
+    for (expr, expected) in bad {
+        let found = problems(expr, &exported);
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "{expr}: expected {expected:?}, found {found:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dashboards_and_alerts_query_only_what_the_gateway_exports() {
+    let files = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/helm/kafka-edge/files"
+    ));
+    let out = Command::new("python3")
+        .arg(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/ops/queries.py"
+        )))
+        .arg(files.join("kafka-edge-dashboard.json"))
+        .arg(files.join("kafka-edge-alerts.yaml"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "queries.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queries: Vec<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout).unwrap();
+
+    // A gateway that has seen the traffic the panels show: Metadata (requests, responses,
+    // latency, rewrites) on two routes.
+    let (_cluster, gw) = busy_gateway().await;
+    let exported = scrape_and_check(gw.admin).await;
+    let mut failures = Vec::new();
+    let mut names = BTreeSet::new();
+    for query in &queries {
+        let (origin, expr) = (&query["origin"], &query["expr"]);
+        for problem in problems(expr, &exported.samples) {
+            failures.push(format!("{origin}: {problem}\n    {expr}"));
+        }
+        if let Ok(parsed) = promql_parser::parser::parse(expr) {
+            let mut asked = Asked::default();
+            walk(&parsed, &mut asked);
+            names.extend(asked.selectors.into_iter().map(|(name, _)| name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    println!(
+        "{} expressions name {} metrics, all exported: {names:?}",
+        queries.len(),
+        names.len()
     );
 }

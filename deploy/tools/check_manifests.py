@@ -28,15 +28,24 @@ rendered by helm template). Checked:
 5. Where the configuration takes the gateway's SASL password from an
    environment variable (upstream.sasl.password_env), the container declares
    that variable, from a Secret (secretKeyRef), never as a literal value.
+6. Monitoring (the chart's monitoring.*): a ServiceMonitor selects a Service
+   in the files and scrapes /metrics on its admin port; a PrometheusRule's
+   spec is exactly the chart's files/kafka-edge-alerts.yaml, and a dashboard
+   ConfigMap's kafka-edge.json exactly files/kafka-edge-dashboard.json (what
+   tests/ops.rs checks against a running gateway).
 
 With --toml-out DIR, each kafka-edge configuration is also written to DIR (one
 file per ConfigMap) so that the binary itself can be asked to accept it.
+--self-test breaks the raw gateway manifests in known ways, and
+--self-test-monitoring a chart rendered with the monitoring objects on; each
+break must be reported.
 Exits 1 and names every problem when a check fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tomllib
@@ -47,6 +56,10 @@ import yaml
 PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 BROKER_PORT_NAME = re.compile(r"^(?:broker|b)-(\d+)$")
 CONFIG_KEY = "kafka-edge.toml"
+DASHBOARD_KEY = "kafka-edge.json"
+CHART_FILES = Path(__file__).resolve().parent.parent / "helm" / "kafka-edge" / "files"
+ALERTS = CHART_FILES / "kafka-edge-alerts.yaml"
+DASHBOARD = CHART_FILES / "kafka-edge-dashboard.json"
 CONFIG_PATH = "/etc/kafka-edge/kafka-edge.toml"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
@@ -276,7 +289,55 @@ def check(documents: list[tuple[str, dict]], toml_out: Path | None = None) -> Ch
             if plan is not None and svc.get("type", "ClusterIP") in ("LoadBalancer", "NodePort", "ClusterIP"):
                 check_service_plan(c, where, svc, plan, container_ports)
                 check_policy(c, where, svc, workload, policies)
+    check_monitoring(c, documents)
     return c
+
+
+def check_monitoring(c: Checker, documents: list[tuple[str, dict]]) -> None:
+    services = [(p, o) for p, o in documents if o["kind"] == "Service"]
+    for path, obj in documents:
+        where = ident(path, obj)
+        spec = obj.get("spec") or {}
+        before = len(c.problems)
+        if obj["kind"] == "ServiceMonitor":
+            selector = (spec.get("selector") or {}).get("matchLabels")
+            selected = [
+                s for _, s in services
+                if namespace_of(s) == namespace_of(obj)
+                and selects(selector, (s.get("metadata") or {}).get("labels") or {})
+            ]
+            if not selected:
+                c.fail(where, f"selector {selector} matches no Service in these files")
+                continue
+            endpoints = spec.get("endpoints") or []
+            if not endpoints:
+                c.fail(where, "no endpoints")
+            for endpoint in endpoints:
+                port = endpoint.get("port")
+                if not any(p.get("name") == port for s in selected for p in (s.get("spec") or {}).get("ports") or []):
+                    c.fail(where, f"endpoint port {port!r} is no port of the Services it selects")
+                elif port != "admin":
+                    c.fail(where, f"endpoint port {port!r} is not the admin port")
+                if endpoint.get("path", "/metrics") != "/metrics":
+                    c.fail(where, f"endpoint path {endpoint.get('path')!r} is not /metrics")
+            if len(c.problems) == before:
+                c.checked.append(f"{where}: scrapes /metrics on the admin port of {len(selected)} Service(s)")
+        elif obj["kind"] == "PrometheusRule":
+            if spec != yaml.safe_load(ALERTS.read_text()):
+                c.fail(where, f"spec is not {ALERTS.name}")
+            else:
+                rules = sum(len(g.get("rules") or []) for g in spec.get("groups") or [])
+                c.checked.append(f"{where}: the {rules} rules of {ALERTS.name}")
+        elif obj["kind"] == "ConfigMap" and DASHBOARD_KEY in (obj.get("data") or {}):
+            try:
+                dashboard = json.loads(obj["data"][DASHBOARD_KEY])
+            except ValueError as e:
+                c.fail(where, f"{DASHBOARD_KEY} is not JSON: {e}")
+                continue
+            if dashboard != json.loads(DASHBOARD.read_text()):
+                c.fail(where, f"{DASHBOARD_KEY} is not {DASHBOARD.name}")
+            else:
+                c.checked.append(f"{where}: the dashboard of {DASHBOARD.name}")
 
 
 def check_security(c: Checker, where: str, spec: dict, container: dict) -> None:
@@ -478,6 +539,51 @@ def self_test(paths: list[str]) -> int:
         "readiness probe on /livez": (
             lambda d: container(d)["readinessProbe"]["httpGet"].update(path="/livez"), "readinessProbe"),
     }
+    return run_breaks(paths, breaks)
+
+
+def self_test_monitoring(paths: list[str]) -> int:
+    """Break a chart rendered with the monitoring objects on; each break must be reported."""
+
+    def find(docs, kind, key=None):
+        for _, obj in docs:
+            if obj["kind"] == kind and (key is None or key in (obj.get("data") or {})):
+                return obj
+        raise SystemExit(f"self-test: no {kind} in {paths}")
+
+    def endpoint(docs):
+        return find(docs, "ServiceMonitor")["spec"]["endpoints"][0]
+
+    def rule(docs):
+        return find(docs, "PrometheusRule")["spec"]["groups"][0]["rules"][0]
+
+    def dashboard(docs, edit):
+        cm = find(docs, "ConfigMap", DASHBOARD_KEY)
+        cm["data"][DASHBOARD_KEY] = edit(cm["data"][DASHBOARD_KEY])
+
+    breaks = {
+        "ServiceMonitor on a port no Service has": (
+            lambda d: endpoint(d).update(port="metrics"), "is no port of the Services"),
+        "ServiceMonitor on the bootstrap port": (
+            lambda d: endpoint(d).update(port="bootstrap"), "is not the admin port"),
+        "ServiceMonitor on another path": (
+            lambda d: endpoint(d).update(path="/stats"), "is not /metrics"),
+        "ServiceMonitor selecting nothing": (
+            lambda d: find(d, "ServiceMonitor")["spec"]["selector"].update(matchLabels={"app": "x"}),
+            "matches no Service"),
+        "PrometheusRule edited": (
+            lambda d: rule(d).update(expr="vector(1)"), "spec is not"),
+        "dashboard edited": (
+            lambda d: dashboard(d, lambda j: j.replace("kafka_edge_ready", "kafka_edge_up")), "is not kafka-edge-dashboard"),
+        "dashboard not JSON": (
+            lambda d: dashboard(d, lambda j: j[:-2]), "is not JSON"),
+    }
+    return run_breaks(paths, breaks)
+
+
+def run_breaks(paths: list[str], breaks: dict) -> int:
+    import copy
+
     good = load_documents(paths)
     baseline = check(copy.deepcopy(good))
     failures = 0
@@ -500,9 +606,13 @@ def main() -> int:
     parser.add_argument("--toml-out", type=Path)
     parser.add_argument("--self-test", action="store_true",
                         help="break FILES (the raw gateway manifests) in known ways and check each is caught")
+    parser.add_argument("--self-test-monitoring", action="store_true",
+                        help="break FILES (a chart rendered with monitoring on) in known ways and check each is caught")
     args = parser.parse_args()
     if args.self_test:
         return self_test(args.files)
+    if args.self_test_monitoring:
+        return self_test_monitoring(args.files)
     result = check(load_documents(args.files), args.toml_out)
     for line in result.checked:
         print(f"  ok   {line}")

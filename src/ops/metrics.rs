@@ -566,15 +566,20 @@ impl Collector for Counters {
             None,
             MetricType::Counter,
         )?;
+        // Both results of every API rewritten at least once, so that the first failure
+        // is an increase from 0 and not a new series.
         for slot in 0..=KEYS {
-            for (result, counters) in [("ok", &self.rewrites_ok), ("error", &self.rewrites_failed)]
-            {
-                let n = load(&counters[slot]);
-                if n > 0 {
-                    let [api_key, api] = key_labels(slot);
-                    let labels = [api_key, api, ("result", result.to_owned())];
-                    counter(family.encode_family(&labels)?, n)?;
-                }
+            let (ok, failed) = (
+                load(&self.rewrites_ok[slot]),
+                load(&self.rewrites_failed[slot]),
+            );
+            if ok + failed == 0 {
+                continue;
+            }
+            for (result, n) in [("ok", ok), ("error", failed)] {
+                let [api_key, api] = key_labels(slot);
+                let labels = [api_key, api, ("result", result.to_owned())];
+                counter(family.encode_family(&labels)?, n)?;
             }
         }
 
@@ -688,6 +693,7 @@ mod tests {
             "kafka_edge_bytes_total{direction=\"to_client\"} 4000",
             "kafka_edge_spliced_bytes_total 70000",
             "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"ok\"} 1",
+            "kafka_edge_rewrites_total{api_key=\"3\",api=\"Metadata\",result=\"error\"} 0",
             "kafka_edge_errors_total{side=\"broker\"} 1",
             "kafka_edge_errors_total{side=\"gateway\"} 0",
         ] {

@@ -13,8 +13,8 @@
   - OPENMETRICS parses with prometheus_client's OpenMetrics parser, which is strict
     (metadata after samples, interleaved groups, histogram buckets, the # EOF);
   - both carry the same samples (names, labels, values).
-It then prints, as JSON, what the gateway exports: every sample name with the label
-names it carries. tests/ops.rs reads that to check the dashboard and alert expressions.
+It then prints, as JSON, what the gateway exports: every sample name with the labels
+it carries and their values. tests/ops.rs reads that to check the dashboard and alert expressions.
 
 Needs prometheus-client (pip) at the version .ci/run installs.
 """
@@ -95,12 +95,17 @@ def check(text, openmetrics):
         raise Invalid(f"the formats disagree on values: {differ[:5]}")
     exported = {}
     for (name, labels), _ in in_text.items():
-        exported.setdefault(name, set()).update(k for k, _ in labels)
+        values = exported.setdefault(name, {})
+        for label, value in labels:
+            values.setdefault(label, set()).add(value)
     return {
         "families": len(text_families),
         "type_lines": len(type_lines(text)),
         "samples": len(in_text),
-        "exported": {name: sorted(labels) for name, labels in sorted(exported.items())},
+        "exported": {
+            name: {label: sorted(values) for label, values in sorted(labels.items())}
+            for name, labels in sorted(exported.items())
+        },
     }
 
 
@@ -156,7 +161,8 @@ def self_test():
         print(f"self-test: FAILED: accepted {what}", file=sys.stderr)
         return 1
     summary = check(GOOD_TEXT, GOOD_OPENMETRICS)
-    if summary["exported"] != {"kafka_edge_requests_total": ["api", "api_key", "route"]}:
+    expected = {"api": ["Metadata"], "api_key": ["3"], "route": ["bootstrap"]}
+    if summary["exported"] != {"kafka_edge_requests_total": expected}:
         print(f"self-test: FAILED: good pair summarised as {summary}", file=sys.stderr)
         return 1
     print("self-test: passed")
