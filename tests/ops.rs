@@ -81,7 +81,8 @@ async fn ready(gw: &Gateway) {
 }
 
 /// A gateway in front of a two-broker cluster that has served Metadata on the bootstrap
-/// route and on broker 2's, so the per-route and per-API families have samples.
+/// route and on broker 2's, so the per-route and per-API families have samples; returned
+/// once both sessions have ended, so that two scrapes in a row see the same figures.
 async fn busy_gateway() -> (FakeCluster, Gateway) {
     let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
     let base = free_port_base(&[1, 2]);
@@ -89,6 +90,11 @@ async fn busy_gateway() -> (FakeCluster, Gateway) {
     ready(&gw).await;
     metadata(gw.addr, 12).await;
     metadata(("127.0.0.1", base + 2), 12).await;
+    let deadline = Instant::now() + TIMEOUT;
+    while !connections(gw.admin).await.is_empty() {
+        assert!(Instant::now() < deadline, "the sessions never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     (cluster, gw)
 }
 
