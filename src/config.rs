@@ -10,11 +10,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cluster::route::{AddressPlan, NodeRange, SniNames};
+use crate::cluster::allow::AllowList;
+use crate::cluster::route::{host_of, AddressPlan, NodeRange, SniNames};
 use crate::cluster::sasl::{Mechanism, PasswordSource, SaslSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
+/// Node ids the base rule serves by default: every id real clusters hand out (KRaft clusters
+/// number from 0 or 1, some charts from 100, clusters once on ZooKeeper from 1001), and a
+/// block of ports small enough to keep clear of other listeners.
+pub const DEFAULT_PORT_BASE_MAX_NODE_ID: i32 = 9999;
 
 /// A validated configuration, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +28,16 @@ pub struct Config {
     pub listen: SocketAddr,
     pub plan: AddressPlan,
     pub bootstrap_servers: Vec<String>,
+    /// Where brokers may be: when set, every address learned or dialled must match.
+    pub upstream_allow: Option<AllowList>,
     pub connect_timeout: Duration,
     pub metadata_refresh: Duration,
+    /// How long the cluster may go without reporting a broker before its listener closes.
+    pub retire_after: Duration,
     pub max_frame_bytes: usize,
+    /// Largest answer held whole to be rewritten (Metadata and the like): the memory one
+    /// connection may take for a moment, apart from its buffers.
+    pub max_rewrite_bytes: usize,
     pub max_connections: usize,
     pub buffer_bytes: usize,
     /// Whether large frames between plain TCP sockets move with `splice(2)`.
@@ -119,6 +131,7 @@ pub struct GatewaySection {
     pub max_connections: Option<usize>,
     pub buffer_bytes: Option<usize>,
     pub max_frame_bytes: Option<usize>,
+    pub max_rewrite_bytes: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
     pub proxy_protocol: Option<crate::edge::proxy_protocol::Mode>,
@@ -130,6 +143,7 @@ pub struct GatewaySection {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSection {
     pub bootstrap_servers: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
     pub connect_timeout_ms: Option<u64>,
     pub metadata_refresh_ms: Option<u64>,
     pub tls: Option<UpstreamTlsSection>,
@@ -158,6 +172,8 @@ pub struct UpstreamTlsSection {
 #[serde(deny_unknown_fields)]
 pub struct BrokersSection {
     pub port_base: Option<u16>,
+    pub port_base_max_node_id: Option<i32>,
+    pub retire_after_ms: Option<u64>,
     #[serde(default)]
     pub ranges: Vec<RangeEntry>,
     /// Node id (as a string: TOML keys are strings) -> port.
@@ -283,6 +299,24 @@ impl Config {
             }
         }
 
+        let upstream_allow = match u.allow.as_deref().map(AllowList::parse) {
+            None => None,
+            Some(Ok(allow)) => {
+                for server in bootstrap_servers.iter().filter(|s| is_host_port(s)) {
+                    if !allow.permits(host_of(server)) {
+                        problems.push(format!(
+                            "bootstrap server `{server}` is outside upstream.allow"
+                        ));
+                    }
+                }
+                Some(allow)
+            }
+            Some(Err(bad)) => {
+                problems.extend(bad);
+                None
+            }
+        };
+
         let port_base = flags
             .broker_port_base
             .or(b.port_base)
@@ -296,20 +330,13 @@ impl Config {
                 first_port: r.first_port,
             })
             .collect();
-        check_ranges(&ranges, listen.port(), &mut problems);
+        check_ranges(&ranges, &mut problems);
         let mut overrides = BTreeMap::new();
         for (id, port) in &b.ports {
             match id.parse::<i32>() {
                 Ok(node_id) if node_id >= 0 => {
-                    if *port == listen.port() || *port == 0 {
-                        problems.push(format!(
-                            "brokers.ports: node {node_id} cannot use port {port}"
-                        ));
-                    }
-                    if let Some((other, _)) = overrides.iter().find(|(_, p)| *p == port) {
-                        problems.push(format!(
-                            "brokers.ports: nodes {other} and {node_id} both use port {port}"
-                        ));
+                    if *port == 0 {
+                        problems.push(format!("brokers.ports: node {node_id} cannot use port 0"));
                     }
                     overrides.insert(node_id, *port);
                 }
@@ -370,6 +397,13 @@ impl Config {
                 i32::MAX
             ));
         }
+        let max_rewrite_bytes = g.max_rewrite_bytes.unwrap_or(64 * 1024 * 1024);
+        if !(1024..=i32::MAX as usize).contains(&max_rewrite_bytes) {
+            problems.push(format!(
+                "gateway.max_rewrite_bytes {max_rewrite_bytes} is outside 1024..={}",
+                i32::MAX
+            ));
+        }
         let buffer_bytes = g.buffer_bytes.unwrap_or(64 * 1024);
         if !(4096..=64 * 1024 * 1024).contains(&buffer_bytes) {
             problems.push(format!(
@@ -399,23 +433,40 @@ impl Config {
             problems.push("upstream.metadata_refresh_ms must be at least 100".into());
         }
 
+        let retire_after = Duration::from_millis(b.retire_after_ms.unwrap_or(300_000));
+        let plan = AddressPlan {
+            advertised_host,
+            bootstrap_port: listen.port(),
+            port_base: Some(port_base),
+            port_base_max_node_id: b
+                .port_base_max_node_id
+                .unwrap_or(DEFAULT_PORT_BASE_MAX_NODE_ID),
+            ranges,
+            overrides,
+            sni,
+        };
+        if plan.port_base_max_node_id < 0 {
+            problems.push("brokers.port_base_max_node_id must not be negative".into());
+        }
+        let mut reserved = vec![(listen.port(), "the bootstrap port (gateway.listen)")];
+        if let Some(admin) = admin_listen.filter(|a| shares_ports(a.ip(), listen.ip())) {
+            reserved.push((admin.port(), "the admin port (admin.listen)"));
+        }
+        problems.extend(plan.collisions(&reserved));
+
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
         Ok(Config {
             listen,
-            plan: AddressPlan {
-                advertised_host,
-                bootstrap_port: listen.port(),
-                port_base: Some(port_base),
-                ranges,
-                overrides,
-                sni,
-            },
+            plan,
             bootstrap_servers,
+            upstream_allow,
             connect_timeout,
             metadata_refresh,
+            retire_after,
             max_frame_bytes,
+            max_rewrite_bytes,
             max_connections,
             buffer_bytes,
             splice: g.splice.unwrap_or(true),
@@ -538,7 +589,7 @@ fn check_sni(names: &SniNames, tls: bool, problems: &mut Vec<String>) {
     }
 }
 
-fn check_ranges(ranges: &[NodeRange], bootstrap_port: u16, problems: &mut Vec<String>) {
+fn check_ranges(ranges: &[NodeRange], problems: &mut Vec<String>) {
     for (i, r) in ranges.iter().enumerate() {
         let name = format!("brokers.ranges[{i}]");
         if r.first_node_id < 0 || r.last_node_id < r.first_node_id {
@@ -554,21 +605,17 @@ fn check_ranges(ranges: &[NodeRange], bootstrap_port: u16, problems: &mut Vec<St
                 "{name}: ports {first}..={last} do not fit 1..=65535"
             ));
         }
-        if (first..=last).contains(&i64::from(bootstrap_port)) {
-            problems.push(format!(
-                "{name}: ports {first}..={last} include the bootstrap port {bootstrap_port}"
-            ));
-        }
         for (j, other) in ranges.iter().enumerate().skip(i + 1) {
-            let (o_first, o_last) = other.ports();
-            if first <= o_last && o_first <= last {
-                problems.push(format!("{name} and brokers.ranges[{j}] share ports"));
-            }
             if r.first_node_id <= other.last_node_id && other.first_node_id <= r.last_node_id {
                 problems.push(format!("{name} and brokers.ranges[{j}] share node ids"));
             }
         }
     }
+}
+
+/// Whether listeners on these two IPs compete for ports: the same IP, or either a wildcard.
+fn shares_ports(a: IpAddr, b: IpAddr) -> bool {
+    a == b || a.is_unspecified() || b.is_unspecified()
 }
 
 /// `host:port` with a numeric port; IPv6 literals in brackets.
@@ -647,7 +694,7 @@ mod tests {
             ranges = [
               { first_node_id = 5, last_node_id = 1, first_port = 20000 },
               { first_node_id = 10, last_node_id = 20, first_port = 9090 },
-              { first_node_id = 15, last_node_id = 30, first_port = 9095 },
+              { first_node_id = 15, last_node_id = 30, first_port = 9097 },
             ]
             ports = { "x" = 1 }
             "#,
@@ -667,8 +714,8 @@ mod tests {
             "wildcard",
             "`nohost` is not HOST:PORT",
             "ranges[0]",
-            "include the bootstrap port 9092",
-            "share ports",
+            "the bootstrap port (gateway.listen) and brokers.ranges[1] both claim port 9092",
+            "brokers.ranges[1] and brokers.ranges[2] both claim 4 ports in 9097..=9100",
             "share node ids",
             "`x` is not a node id",
             "max_frame_bytes",
@@ -676,6 +723,53 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn the_port_plan_is_checked_for_collisions_at_startup() {
+        let resolve = |toml: &str| {
+            let file: File = toml::from_str(toml).unwrap();
+            Config::resolve(file, flags())
+        };
+        let problems = |toml: &str| match resolve(toml) {
+            Err(ConfigError::Invalid { problems }) => problems.join("\n"),
+            other => panic!("expected invalid config, got {other:?}"),
+        };
+        // Aligned with the base rule (the reference file's own example): no collision.
+        assert!(resolve(
+            "[brokers]\nranges = [{ first_node_id = 1000, last_node_id = 1099, first_port = 20000 }]\nports = { \"111\" = 19111 }"
+        )
+        .is_ok());
+        // A range that the base rule also hands out, to other node ids.
+        let all = problems(
+            "[brokers]\nranges = [{ first_node_id = 5000, last_node_id = 5009, first_port = 20000 }]",
+        );
+        assert!(
+            all.contains("brokers.ranges[0] and brokers.port_base both claim 10 ports in 20000..=20009 (port 20000: node 5000 by brokers.ranges[0] and node 1000 by brokers.port_base); lower brokers.port_base_max_node_id"),
+            "{all}"
+        );
+        // ... which a narrower base rule resolves.
+        assert!(resolve(
+            "[brokers]\nport_base_max_node_id = 999\nranges = [{ first_node_id = 5000, last_node_id = 5009, first_port = 20000 }]"
+        )
+        .is_ok());
+        // Two explicit ports alike, and the admin port among the broker ports.
+        let all = problems(
+            "[brokers]\nports = { \"1\" = 19500, \"2\" = 19500 }\n[admin]\nlisten = \"127.0.0.1:19003\"",
+        );
+        assert!(all.contains("brokers.ports and brokers.ports both claim port 19500 (port 19500: node 1 by brokers.ports and node 2 by brokers.ports)"), "{all}");
+        assert!(
+            all.contains(
+                "the admin port (admin.listen) and brokers.port_base both claim port 19003"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("brokers.ports and brokers.port_base both claim port 19500"),
+            "{all}"
+        );
+        // An admin port on another IP does not compete.
+        assert!(resolve("[admin]\nlisten = \"127.0.0.2:19003\"").is_ok());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The shared state of a running gateway: configuration, the broker table, the listeners it
 //! has started, and the shutdown signal every task watches.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Instant;
 
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Semaphore;
@@ -14,6 +16,7 @@ use crate::cluster::tls::UpstreamTls;
 use crate::config::Config;
 use crate::edge::tls::ClientTls;
 use crate::ops::metrics::Metrics;
+use crate::ops::throttle::LogThrottle;
 use crate::proxy::listener;
 use crate::proxy::splice::{Pipes, PIPE_BYTES};
 use crate::proxy::workers::Workers;
@@ -29,12 +32,20 @@ pub enum StartError {
     Workers(#[source] std::io::Error),
 }
 
+/// At most this many log lines per kind of client mistake or refusal per window.
+const LOG_BURST: u32 = 5;
+const LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct Gateway {
     config: Config,
     client_tls: Option<ClientTls>,
     upstream_tls: Option<UpstreamTls>,
     table: Mutex<BrokerTable>,
+    /// Stops the listener of each broker served on a port of its own.
+    broker_listeners: Mutex<HashMap<i32, CancellationToken>>,
     pub(crate) metrics: Metrics,
+    /// Keeps client mistakes and refusals from flooding the log.
+    pub(crate) log_throttle: LogThrottle,
     /// Client connections still allowed; each session holds one permit.
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
@@ -68,9 +79,11 @@ impl Gateway {
             client_tls,
             upstream_tls,
             metrics: Metrics::default(),
+            log_throttle: LogThrottle::new(LOG_WINDOW, LOG_BURST),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             table: Mutex::default(),
+            broker_listeners: Mutex::default(),
             shutdown,
             tasks: TaskTracker::new(),
             pipes,
@@ -102,6 +115,45 @@ impl Gateway {
         self.table().get(node_id).map(|b| b.upstream.clone())
     }
 
+    /// Whether a broker host may be dialled: inside `[upstream] allow`, when that is set.
+    /// A refusal is counted, whoever asked.
+    pub fn may_dial(&self, host: &str) -> bool {
+        let allowed = self
+            .config
+            .upstream_allow
+            .as_ref()
+            .is_none_or(|allow| allow.permits(host));
+        if !allowed {
+            self.metrics.broker_address_refused();
+        }
+        allowed
+    }
+
+    /// Retires every broker the cluster's broker list (`reported`, all node ids, from the
+    /// gateway's own refresh) has gone without for the configured grace period: its listener
+    /// closes, and its port opens again if the cluster reports it once more. Connections
+    /// already made to it go on until they end.
+    pub fn retire_unreported(&self, reported: &[i32]) {
+        let grace = self.config.retire_after;
+        let retired = self.table().retire(reported, Instant::now(), grace);
+        for node_id in retired {
+            if let Some(stop) = self.listeners().remove(&node_id) {
+                stop.cancel();
+            }
+            self.metrics.broker_retired();
+            tracing::info!(
+                broker.id = node_id,
+                "broker retired: the cluster has not reported it for {grace:?}"
+            );
+        }
+    }
+
+    fn listeners(&self) -> MutexGuard<'_, HashMap<i32, CancellationToken>> {
+        self.broker_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn next_bootstrap_index(&self) -> usize {
         self.next_bootstrap.fetch_add(1, Ordering::Relaxed)
     }
@@ -116,6 +168,12 @@ impl AddressBook for Gateway {
     fn learn(&self, node_id: i32, host: &str, port: i32) -> Result<Advertised, RouteError> {
         let (gateway_host, gateway_port) = self.config.plan.advertise(node_id)?;
         let upstream = host_port(host, port);
+        if !self.may_dial(host) {
+            return Err(RouteError::NotAllowed {
+                node_id,
+                address: upstream,
+            });
+        }
         let advertised = host_port(&gateway_host, gateway_port);
         let mut table = self.table();
         let learned = table.learn(node_id, upstream.clone(), advertised.clone())?;
@@ -135,8 +193,14 @@ impl AddressBook for Gateway {
                     listener::bind(self.config.bind_ip(), gateway_port),
                 ) {
                     (Some(gw), Ok(socket)) => {
-                        self.tasks
-                            .spawn(listener::accept(socket, Route::Broker(node_id), gw));
+                        let stop = self.shutdown.child_token();
+                        self.listeners().insert(node_id, stop.clone());
+                        self.tasks.spawn(listener::accept(
+                            socket,
+                            Route::Broker(node_id),
+                            gw,
+                            stop,
+                        ));
                         Ok(())
                     }
                     (None, _) => Err("the gateway is shutting down".to_owned()),

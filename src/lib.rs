@@ -65,6 +65,7 @@ pub async fn run(
         listeners.bootstrap,
         bootstrap,
         gw.clone(),
+        token.clone(),
     ));
     if let Some(admin) = listeners.admin {
         gw.tasks.spawn(ops::admin::serve(admin, gw.clone()));

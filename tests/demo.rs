@@ -9,24 +9,22 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A base port with base+1..=3 free on 127.0.0.1, for the demo's three brokers.
+/// A base port with base+1..=3 free on 127.0.0.1, for the demo's three brokers, and base-1
+/// free for the bootstrap port: below the base rule's block of ports, which the gateway
+/// checks at startup, and whose 10,000 ports stay below the ephemeral range.
 fn free_base() -> u16 {
-    loop {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("an ephemeral port")
-            .port();
-        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if base < 65000 && (1..=4).all(|i| free(base + i)) {
-            return base;
-        }
-    }
+    let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let start = 12001 + (std::process::id() % 10000) as u16;
+    (start..22700)
+        .chain(12001..start)
+        .find(|base| free(base - 1) && (1..=3).all(|i| free(base + i)))
+        .expect("a free block of ports")
 }
 
 #[test]
 fn demo_lists_produces_and_consumes_through_the_gateway() {
     let base = free_base();
-    let listen = format!("127.0.0.1:{}", base + 4);
+    let listen = format!("127.0.0.1:{}", base - 1);
     let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-edge"))
         .args([
             "demo",

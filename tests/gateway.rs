@@ -156,7 +156,7 @@ async fn sparse_node_ids_use_ranges_and_overrides_and_late_nodes_are_served_at_o
     let mut cluster = FakeCluster::start(&[1001], Quirk::None).await;
     let first_port = free_port_base(&[0, 4, 5]);
     let file: File = toml::from_str(&format!(
-        "[brokers]\nranges = [{{ first_node_id = 1000, last_node_id = 1004, first_port = {first_port} }}]\nports = {{ \"111\" = {} }}",
+        "[brokers]\nport_base_max_node_id = 999\nranges = [{{ first_node_id = 1000, last_node_id = 1004, first_port = {first_port} }}]\nports = {{ \"111\" = {} }}",
         first_port + 5
     ))
     .unwrap();
@@ -837,56 +837,6 @@ async fn proxy_protocol_headers_are_consumed_and_required_when_asked() {
     assert_eq!(r.brokers.len(), 1);
 }
 
-#[tokio::test]
-async fn answers_to_acks_zero_from_brokers_that_send_them_pass_through() {
-    // Kafka never answers acks=0; librdkafka's mock and tansu do. Through the gateway the
-    // client must get exactly what it gets directly, and the connection must live on.
-    let cluster = FakeCluster::start(&[1], Quirk::AnswersAcksZero).await;
-    let gw = gateway(&cluster, free_port_base(&[1])).await;
-    let mut seen = Vec::new();
-    for addr in [cluster.brokers[0].addr, gw.addr] {
-        let mut client = Client::connect(addr).await.unwrap();
-        for _ in 0..3 {
-            client
-                .send(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(0))
-                .await;
-        }
-        let correlation_id = client
-            .send(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(1))
-            .await;
-        let mut frames = Vec::new();
-        for _ in 0..4 {
-            frames.push(client.read_frame().await.unwrap());
-        }
-        let last: ProduceResponse =
-            decode_response(ApiKey::Produce, 9, correlation_id, frames[3].clone());
-        assert!(last.responses.is_empty());
-        let (_, m): (_, MetadataResponse) = client
-            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
-            .await
-            .unwrap();
-        assert_eq!(m.brokers.len(), 1);
-        seen.push(frames);
-    }
-    assert_eq!(
-        seen[0], seen[1],
-        "the gateway passed on what the broker sent"
-    );
-
-    // Requests that get no answer (the Kafka way) still work alongside.
-    let plain = FakeCluster::start(&[1], Quirk::None).await;
-    let gw = gateway(&plain, free_port_base(&[1])).await;
-    let mut client = Client::connect(gw.addr).await.unwrap();
-    client
-        .send(ApiKey::Produce, 9, &ProduceRequest::default().with_acks(0))
-        .await;
-    let (_, m): (_, MetadataResponse) = client
-        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(m.brokers.len(), 1);
-}
-
 /// Pseudo-random bytes (xorshift): a pattern no off-by-one or reordering could preserve.
 fn noise(len: usize, seed: u64) -> bytes::Bytes {
     let mut x = seed | 1;
@@ -1012,4 +962,106 @@ async fn large_frames_pipelined_with_small_ones_arrive_intact_spliced_or_copied(
             assert_eq!(spliced, 0);
         }
     }
+}
+
+/// Polls until `cond` holds, for up to five seconds.
+async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !cond().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn listening(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn brokers_outside_the_allow_list_are_never_served_and_the_rest_are() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    // Node 7 is reported at an address outside the allowed network; node 2 inside it.
+    cluster
+        .advertised
+        .lock()
+        .unwrap()
+        .insert(0, (7, "192.0.2.7".into(), 9092));
+    let base = free_port_base(&[1, 2, 7]);
+    let file: File =
+        toml::from_str("[upstream]\nallow = [\"127.0.0.0/8\"]\nmetadata_refresh_ms = 100\n")
+            .unwrap();
+    let gw = Gateway::start(
+        file,
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            broker_port_base: Some(base),
+            advertised_host: Some(HOST.into()),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    // Discovery goes on past node 7: node 1 is served, and ready is reported.
+    eventually("node 1 served", async || listening(base + 1).await).await;
+    assert!(!listening(base + 7).await, "a port opened for node 7");
+    let (status, _) = http_get(gw.admin, "/readyz").await;
+    assert_eq!(status, 200);
+    // A client's Metadata naming node 7 is refused whole, never passed on.
+    let mut client = Client::connect(gw.addr).await.unwrap();
+    client
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+    let (_, metrics) = http_get(gw.admin, "/metrics").await;
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kafka_edge_broker_addresses_refused_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 2, "refusals counted: {metrics}");
+}
+
+#[tokio::test]
+async fn brokers_the_cluster_stops_reporting_are_retired_and_come_back() {
+    let cluster = FakeCluster::start(&[1, 2], Quirk::None).await;
+    let base = free_port_base(&[1, 2]);
+    let file: File =
+        toml::from_str("[upstream]\nmetadata_refresh_ms = 100\n[brokers]\nretire_after_ms = 300\n")
+            .unwrap();
+    let gw = Gateway::start(
+        file,
+        Overrides {
+            bootstrap_servers: vec![cluster.bootstrap()],
+            broker_port_base: Some(base),
+            advertised_host: Some(HOST.into()),
+            ..Overrides::default()
+        },
+        "127.0.0.1",
+    )
+    .await;
+    eventually("node 2 served", async || listening(base + 2).await).await;
+    // A connection made before the retirement lives on.
+    let mut before = Client::connect(("127.0.0.1", base + 2)).await.unwrap();
+    let (_, _): (_, MetadataResponse) = before
+        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await
+        .unwrap();
+    let decommissioned = cluster.advertised.lock().unwrap().remove(1);
+    eventually("node 2 retired", async || !listening(base + 2).await).await;
+    assert!(listening(base + 1).await, "node 1 kept its port");
+    let (_, m): (_, MetadataResponse) = before
+        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(m.brokers.len(), 1);
+    let (_, metrics) = http_get(gw.admin, "/metrics").await;
+    assert!(
+        metrics.contains("kafka_edge_brokers_retired_total 1"),
+        "{metrics}"
+    );
+    // Reported again, served again.
+    cluster.advertised.lock().unwrap().push(decommissioned);
+    eventually("node 2 served again", async || listening(base + 2).await).await;
 }

@@ -303,5 +303,108 @@ async fn logs_name_the_client_from_the_proxy_header() {
     let mut bare = Client::connect(gw.addr.as_str()).await.unwrap();
     bare.send_bare(ApiKey::ApiVersions as i16, 3).await;
     bare.expect_closed().await;
-    gw.expect_log("no PROXY protocol header, and the listener requires one");
+    gw.expect_log(
+        "sent no PROXY protocol header, which gateway.proxy_protocol = \"required\" demands",
+    );
+}
+
+/// The first bytes of a TLS 1.2 ClientHello, as a client with security.protocol=SSL sends
+/// them to a plaintext port.
+const CLIENT_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x5a, 0x5a,
+];
+
+/// Sends `bytes` on a fresh connection and waits for the gateway to close it.
+async fn send_and_expect_closed(addr: &str, bytes: &[u8]) {
+    let mut client = Client::connect(addr).await.unwrap();
+    client.stream.write_all(bytes).await.unwrap();
+    client.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_protocol_on_a_port_is_named_with_its_fix() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let base = free_port_base(&[1]);
+    let admin = free_port();
+    let port = free_port();
+    let mut gw = GatewayProcess::with_config(
+        port,
+        &format!(
+            "[gateway]\nlisten = \"127.0.0.1:{port}\"\nadvertised_host = \"kafka.gateway.test\"\n\
+             [upstream]\nbootstrap_servers = [\"{}\"]\n[brokers]\nport_base = {base}\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+            cluster.bootstrap()
+        ),
+    );
+    let cases: [(&[u8], &str); 4] = [
+        (
+            CLIENT_HELLO,
+            "client 127.0.0.1 spoke TLS to a plaintext listener: set security.protocol=PLAINTEXT (or SASL_PLAINTEXT) on the client, or enable [tls] on the gateway",
+        ),
+        (
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+            "client 127.0.0.1 sent HTTP to a Kafka listener",
+        ),
+        (
+            b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 9092\r\n",
+            "client 127.0.0.1 sent a PROXY protocol header, but gateway.proxy_protocol is off",
+        ),
+        (
+            // SaslHandshake v0 (key 17), then the raw token it would be followed by.
+            &[0, 0, 0, 16, 0, 17, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0, 5, b'P', b'L', b'A', b'I'],
+            "client 127.0.0.1 sent SaslHandshake v0, after which SASL tokens travel outside Kafka framing",
+        ),
+    ];
+    for (bytes, line) in cases {
+        send_and_expect_closed(&gw.addr, bytes).await;
+        gw.expect_log(line);
+    }
+    assert!(
+        !gw.log().contains("369295617"),
+        "the ClientHello was read as a frame size:\n{}",
+        gw.log()
+    );
+    assert_serving(&mut gw).await;
+
+    // A scanner: many mistakes of one kind, a few lines, every one counted.
+    for _ in 0..30 {
+        send_and_expect_closed(&gw.addr, CLIENT_HELLO).await;
+    }
+    let (_, metrics) = http_get(format!("127.0.0.1:{admin}").parse().unwrap(), "/metrics").await;
+    assert!(
+        metrics.contains("kafka_edge_refused_connections_total{kind=\"tls_to_plaintext\"} 31"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kafka_edge_refused_connections_total{kind=\"http\"} 1"));
+    let lines = gw
+        .log()
+        .matches("spoke TLS to a plaintext listener")
+        .count();
+    assert_eq!(lines, 5, "the log was not throttled:\n{}", gw.log());
+    assert_serving(&mut gw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_kafka_and_http_on_a_tls_port_are_named_with_their_fix() {
+    let pki = support::pki::Pki::new("hostile");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let base = free_port_base(&[1]);
+    let port = free_port();
+    let gw = GatewayProcess::with_config(
+        port,
+        &format!(
+            "[gateway]\nlisten = \"127.0.0.1:{port}\"\nadvertised_host = \"localhost\"\n\
+             [upstream]\nbootstrap_servers = [\"{}\"]\n[brokers]\nport_base = {base}\n{}",
+            cluster.bootstrap(),
+            pki.toml("")
+        ),
+    );
+    let mut client = Client::connect(gw.addr.as_str()).await.unwrap();
+    client
+        .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    client.expect_closed().await;
+    gw.expect_log("client 127.0.0.1 spoke plaintext Kafka to a TLS listener: set security.protocol=SSL (or SASL_SSL) on the client");
+    send_and_expect_closed(&gw.addr, b"GET / HTTP/1.1\r\n\r\n").await;
+    gw.expect_log("client 127.0.0.1 sent plain HTTP to a TLS Kafka listener");
 }

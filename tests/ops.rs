@@ -162,7 +162,7 @@ const FAMILIES: [&str; 18] = [
     "kafka_edge_connections_opened_total",
     "kafka_edge_connections_active",
     "kafka_edge_connections_closed_total",
-    "kafka_edge_connections_refused_total",
+    "kafka_edge_refused_connections_total",
     "kafka_edge_requests_total",
     "kafka_edge_responses_total",
     "kafka_edge_request_duration_seconds",
@@ -190,7 +190,7 @@ async fn metrics_parse_as_prometheus_text_and_openmetrics() {
         "kafka_edge_request_duration_seconds_count",
         "kafka_edge_request_duration_seconds_sum",
         "kafka_edge_rewrites_total",
-        "kafka_edge_connections_refused_total",
+        "kafka_edge_refused_connections_total",
     ] {
         assert!(
             exported.samples.contains_key(sample),
@@ -400,7 +400,7 @@ async fn refused_connections_are_counted_by_kind() {
     assert_eq!(
         sample(
             &text,
-            "kafka_edge_connections_refused_total{kind=\"connection_limit\"}"
+            "kafka_edge_refused_connections_total{kind=\"connection_limit\"}"
         ),
         Some(1.0),
         "{text}"
@@ -420,7 +420,7 @@ async fn refused_connections_are_counted_by_kind() {
     assert_eq!(
         sample(
             &text,
-            "kafka_edge_connections_refused_total{kind=\"proxy_header\"}"
+            "kafka_edge_refused_connections_total{kind=\"proxy_header_missing\"}"
         ),
         Some(1.0),
         "{text}"
@@ -428,7 +428,7 @@ async fn refused_connections_are_counted_by_kind() {
     assert_eq!(
         sample(
             &text,
-            "kafka_edge_connections_refused_total{kind=\"connection_limit\"}"
+            "kafka_edge_refused_connections_total{kind=\"connection_limit\"}"
         ),
         Some(0.0),
         "{text}"

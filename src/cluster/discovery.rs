@@ -12,7 +12,6 @@ use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
-use crate::cluster::route::RouteError;
 use crate::cluster::sasl::{self, SaslError};
 use crate::cluster::upstream::{self, CallError, UpstreamError};
 use crate::gateway::Gateway;
@@ -39,8 +38,6 @@ pub enum DiscoveryError {
     Timeout { addr: String },
     #[error("cannot decode the Metadata answer from {addr}: {reason}")]
     Decode { addr: String, reason: String },
-    #[error(transparent)]
-    Route(#[from] RouteError),
 }
 
 fn offers(mechanisms: &[String]) -> String {
@@ -54,14 +51,22 @@ fn offers(mechanisms: &[String]) -> String {
 /// Refreshes the broker table until shutdown.
 pub async fn run(gw: Arc<Gateway>) {
     let mut healthy = None;
+    let mut unserved = Vec::new();
     loop {
         match refresh(&gw).await {
-            Ok(count) => {
+            Ok(refreshed) => {
                 gw.metrics.set_ready(true);
                 if healthy != Some(true) {
-                    tracing::info!(brokers = count, "cluster metadata received");
+                    tracing::info!(brokers = refreshed.brokers, "cluster metadata received");
                 }
                 healthy = Some(true);
+                // Said when it changes, not at every refresh.
+                if refreshed.unserved != unserved {
+                    for problem in &refreshed.unserved {
+                        tracing::error!(side = "gateway", "broker not served: {problem}");
+                    }
+                    unserved = refreshed.unserved;
+                }
             }
             Err(e) => {
                 // Said once per change of state, not at every retry.
@@ -78,13 +83,32 @@ pub async fn run(gw: Arc<Gateway>) {
     }
 }
 
-/// Asks one bootstrap server for the broker list and learns every broker in it.
-pub async fn refresh(gw: &Gateway) -> Result<usize, DiscoveryError> {
+/// What one refresh found.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// Brokers the cluster reported.
+    pub brokers: usize,
+    /// Why some of them are not served (no port for the node id, outside upstream.allow, a
+    /// port that cannot be bound); the rest are.
+    pub unserved: Vec<String>,
+}
+
+/// Asks one bootstrap server for the broker list, learns every broker in it that can be
+/// served, and retires those the cluster has stopped reporting.
+pub async fn refresh(gw: &Gateway) -> Result<Refreshed, DiscoveryError> {
     let view = fetch(gw).await?;
-    for (node_id, host, port) in &view.brokers {
-        gw.learn(*node_id, host, *port)?;
-    }
-    Ok(view.brokers.len())
+    let unserved = view
+        .brokers
+        .iter()
+        .filter_map(|(node_id, host, port)| gw.learn(*node_id, host, *port).err())
+        .map(|e| e.to_string())
+        .collect();
+    let reported: Vec<i32> = view.brokers.iter().map(|(id, _, _)| *id).collect();
+    gw.retire_unreported(&reported);
+    Ok(Refreshed {
+        brokers: reported.len(),
+        unserved,
+    })
 }
 
 /// The cluster's own answer to a Metadata request for brokers only, from one bootstrap

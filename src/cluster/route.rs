@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// Which upstream a client connection is for. Everything after the listener sees only this,
 /// whatever told the routes apart.
@@ -36,6 +37,8 @@ pub enum RouteError {
         address: String,
         taken_by: String,
     },
+    #[error("node id {node_id} was reported at {address}, outside upstream.allow: not served")]
+    NotAllowed { node_id: i32, address: String },
     #[error("cannot bind the listener for node id {node_id} on port {port}: {reason}")]
     Bind {
         node_id: i32,
@@ -79,6 +82,8 @@ pub struct AddressPlan {
     pub bootstrap_port: u16,
     /// Node id N is served at `port_base + N` when no range or override says otherwise.
     pub port_base: Option<u16>,
+    /// The highest node id the base rule serves; higher ids need a range or an override.
+    pub port_base_max_node_id: i32,
     pub ranges: Vec<NodeRange>,
     pub overrides: BTreeMap<i32, u16>,
     /// SNI mode, when set: brokers are told apart by name on the bootstrap port.
@@ -95,7 +100,7 @@ impl AddressPlan {
             .or_else(|| self.ranges.iter().find_map(|r| r.port_for(node_id)))
             .or_else(|| {
                 let base = self.port_base?;
-                if node_id < 0 {
+                if !(0..=self.port_base_max_node_id).contains(&node_id) {
                     return None;
                 }
                 u16::try_from(i64::from(base) + i64::from(node_id)).ok()
@@ -131,6 +136,130 @@ impl AddressPlan {
             Some(names) => host_port(&names.bootstrap_host(), self.bootstrap_port),
             None => host_port(&self.advertised_host, self.bootstrap_port),
         }
+    }
+}
+
+/// Who a port of the plan belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Claimant {
+    /// A port the gateway listens on for something else (bootstrap, admin).
+    Reserved(usize),
+    Override,
+    Range(usize),
+    Base,
+}
+
+/// One clash between two rules of the plan, over a run of ports.
+struct Clash {
+    first: u16,
+    last: u16,
+    count: usize,
+    /// The first port's two claims: (node id or -1, rule).
+    example: ((i32, Claimant), (i32, Claimant)),
+}
+
+impl AddressPlan {
+    /// Every port that two rules of the plan would hand to different owners (two node ids,
+    /// or a node id and one of the `reserved` ports: bootstrap, admin), as one line per pair
+    /// of rules. Empty in SNI mode, where brokers share the bootstrap port.
+    pub fn collisions(&self, reserved: &[(u16, &str)]) -> Vec<String> {
+        if self.sni.is_some() {
+            return Vec::new();
+        }
+        let mut claims: Vec<(u16, i32, Claimant)> = reserved
+            .iter()
+            .enumerate()
+            .map(|(i, (port, _))| (*port, -1, Claimant::Reserved(i)))
+            .collect();
+        let covered = |node_id: i32| {
+            self.overrides.contains_key(&node_id)
+                || self
+                    .ranges
+                    .iter()
+                    .any(|r| (r.first_node_id..=r.last_node_id).contains(&node_id))
+        };
+        for (node_id, port) in &self.overrides {
+            claims.push((*port, *node_id, Claimant::Override));
+        }
+        for (i, range) in self.ranges.iter().enumerate() {
+            for node_id in range.first_node_id..=range.last_node_id {
+                if let Some(port) = range.port_for(node_id) {
+                    if !self.overrides.contains_key(&node_id) {
+                        claims.push((port, node_id, Claimant::Range(i)));
+                    }
+                }
+            }
+        }
+        if let Some(base) = self.port_base {
+            let last = self
+                .port_base_max_node_id
+                .min(i32::from(u16::MAX) - i32::from(base));
+            for node_id in (0..=last).filter(|id| !covered(*id)) {
+                claims.push((base + node_id as u16, node_id, Claimant::Base));
+            }
+        }
+        claims.sort_unstable();
+        let mut clashes: BTreeMap<(Claimant, Claimant), Clash> = BTreeMap::new();
+        for pair in claims.windows(2) {
+            let ((port, a_node, a), (other_port, b_node, b)) = (pair[0], pair[1]);
+            if port != other_port || (a_node == b_node && a_node >= 0) {
+                continue;
+            }
+            // One order per pair of rules, the more specific first.
+            let ((a_node, a), (b_node, b)) = if a <= b {
+                ((a_node, a), (b_node, b))
+            } else {
+                ((b_node, b), (a_node, a))
+            };
+            clashes
+                .entry((a, b))
+                .and_modify(|c| {
+                    c.last = port;
+                    c.count += 1;
+                })
+                .or_insert(Clash {
+                    first: port,
+                    last: port,
+                    count: 1,
+                    example: ((a_node, a), (b_node, b)),
+                });
+        }
+        let name = |claimant: Claimant| match claimant {
+            Claimant::Reserved(i) => reserved
+                .get(i)
+                .map_or("a reserved port", |r| r.1)
+                .to_owned(),
+            Claimant::Override => "brokers.ports".to_owned(),
+            Claimant::Range(i) => format!("brokers.ranges[{i}]"),
+            Claimant::Base => "brokers.port_base".to_owned(),
+        };
+        let who = |(node, claimant): (i32, Claimant)| match claimant {
+            Claimant::Reserved(_) => name(claimant),
+            _ => format!("node {node} by {}", name(claimant)),
+        };
+        clashes
+            .into_iter()
+            .map(|((a, b), clash)| {
+                let ports = if clash.count == 1 {
+                    format!("port {}", clash.first)
+                } else {
+                    format!("{} ports in {}..={}", clash.count, clash.first, clash.last)
+                };
+                let hint = if b == Claimant::Base || a == Claimant::Base {
+                    "; lower brokers.port_base_max_node_id or move the other rule"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} and {} both claim {ports} (port {}: {} and {}){hint}",
+                    name(a),
+                    name(b),
+                    clash.first,
+                    who(clash.example.0),
+                    who(clash.example.1)
+                )
+            })
+            .collect()
     }
 }
 
@@ -190,6 +319,8 @@ pub struct Broker {
     pub upstream: String,
     /// `host:port` clients are told.
     pub advertised: String,
+    /// Since when the cluster's broker list has gone without this node, if it has.
+    pub missing_since: Option<Instant>,
 }
 
 /// What learning an address changed.
@@ -231,9 +362,13 @@ impl BrokerTable {
             });
         }
         match self.brokers.get_mut(&node_id) {
-            Some(known) if known.upstream == upstream => Ok(Learned::Unchanged),
+            Some(known) if known.upstream == upstream => {
+                known.missing_since = None;
+                Ok(Learned::Unchanged)
+            }
             Some(known) => {
                 known.upstream = upstream;
+                known.missing_since = None;
                 Ok(Learned::Moved)
             }
             None => {
@@ -242,6 +377,7 @@ impl BrokerTable {
                     Broker {
                         upstream,
                         advertised,
+                        missing_since: None,
                     },
                 );
                 Ok(Learned::New)
@@ -252,6 +388,29 @@ impl BrokerTable {
     /// Drops a node whose listener could not be started, so the next response retries it.
     pub fn forget(&mut self, node_id: i32) {
         self.brokers.remove(&node_id);
+    }
+
+    /// Given the cluster's whole broker list at `now`, forgets every node it has gone without
+    /// for at least `grace`, and returns them. A node missing from one list only (a broker
+    /// restarting is fenced out of Metadata for a while) starts the clock; one that comes
+    /// back stops it.
+    pub fn retire(&mut self, reported: &[i32], now: Instant, grace: Duration) -> Vec<i32> {
+        let mut retired = Vec::new();
+        for (node_id, broker) in &mut self.brokers {
+            if reported.contains(node_id) {
+                broker.missing_since = None;
+                continue;
+            }
+            let since = *broker.missing_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= grace {
+                retired.push(*node_id);
+            }
+        }
+        for node_id in &retired {
+            self.brokers.remove(node_id);
+        }
+        retired.sort_unstable();
+        retired
     }
 }
 
@@ -264,6 +423,13 @@ pub fn host_port(host: &str, port: impl fmt::Display) -> String {
     }
 }
 
+/// The host part of `host:port`, without IPv6 brackets: the name a broker's certificate
+/// must carry, and what the allow-list judges.
+pub fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +439,7 @@ mod tests {
             advertised_host: "kafka.example.com".into(),
             bootstrap_port: 9092,
             port_base: Some(19000),
+            port_base_max_node_id: 46535,
             ranges: vec![NodeRange {
                 first_node_id: 1000,
                 last_node_id: 1099,
@@ -333,6 +500,31 @@ mod tests {
     }
 
     #[test]
+    fn nodes_the_cluster_stops_reporting_retire_after_the_grace_period() {
+        let mut table = BrokerTable::default();
+        for id in [1, 2, 3] {
+            table
+                .learn(id, format!("10.0.0.{id}:9092"), format!("gw:1900{id}"))
+                .unwrap();
+        }
+        let grace = Duration::from_secs(60);
+        let t0 = Instant::now();
+        // Broker 2 restarts: gone from one list, back in the next. Nothing retires.
+        assert!(table.retire(&[1, 3], t0, grace).is_empty());
+        assert!(table.retire(&[1, 2, 3], t0 + grace, grace).is_empty());
+        // Broker 3 is decommissioned: gone for the whole grace period.
+        assert!(table.retire(&[1, 2], t0 + grace, grace).is_empty());
+        assert!(table.get(3).is_some());
+        assert_eq!(table.retire(&[1, 2], t0 + grace * 2, grace), vec![3]);
+        assert!(table.get(3).is_none());
+        // Reported again later, it is new again.
+        assert_eq!(
+            table.learn(3, "10.0.0.3:9092".into(), "gw:19003".into()),
+            Ok(Learned::New)
+        );
+    }
+
+    #[test]
     fn sni_names_route_both_ways() {
         let names = SniNames {
             domain: "kafka.example.com".into(),
@@ -369,6 +561,13 @@ mod tests {
         ] {
             assert_eq!(names.route(refused), None, "{refused}");
         }
+    }
+
+    #[test]
+    fn host_of_strips_port_and_brackets() {
+        assert_eq!(host_of("kafka-0.svc:9093"), "kafka-0.svc");
+        assert_eq!(host_of("10.0.0.5:9093"), "10.0.0.5");
+        assert_eq!(host_of("[::1]:9093"), "::1");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 
-use crate::cluster::route::Route;
+use crate::cluster::route::{host_of, Route};
 use crate::gateway::Gateway;
 use crate::proxy::frame::{self, FrameError};
 use crate::proxy::transport::{self, Connection, Reader, Writer};
@@ -89,8 +89,12 @@ pub(crate) async fn redial_bootstrap(gw: &Gateway, addr: &str) -> Option<BrokerS
     connect(gw, addr).await.ok()
 }
 
-/// TCP, then TLS when `[upstream.tls]` is configured, all within the connect timeout.
+/// TCP, then TLS when `[upstream.tls]` is configured, all within the connect timeout; never
+/// to an address outside `[upstream] allow`, whoever named it.
 async fn connect(gw: &Gateway, addr: &str) -> Result<BrokerStream, String> {
+    if !gw.may_dial(host_of(addr)) {
+        return Err("outside upstream.allow; not dialled".to_owned());
+    }
     let limit = gw.config().connect_timeout;
     let dial = async {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
@@ -108,13 +112,6 @@ async fn connect(gw: &Gateway, addr: &str) -> Result<BrokerStream, String> {
     timeout(limit, dial)
         .await
         .map_err(|_| format!("timed out after {limit:?}"))?
-}
-
-/// The host part of `host:port`, without IPv6 brackets: the name a broker's certificate
-/// must carry.
-fn host_of(addr: &str) -> &str {
-    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// A connection to a broker, plain or TLS.
@@ -181,15 +178,5 @@ impl Connection for BrokerStream {
             BrokerStream::Plain(tcp) => transport::plain(tcp),
             BrokerStream::Tls(tls) => transport::layered(tls),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn host_of_strips_port_and_brackets() {
-        assert_eq!(super::host_of("kafka-0.svc:9093"), "kafka-0.svc");
-        assert_eq!(super::host_of("10.0.0.5:9093"), "10.0.0.5");
-        assert_eq!(super::host_of("[::1]:9093"), "::1");
     }
 }

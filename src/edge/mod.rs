@@ -2,4 +2,5 @@
 //! ([`tls`]), and the PROXY protocol header a load balancer puts in front ([`proxy_protocol`]).
 
 pub mod proxy_protocol;
+pub mod sniff;
 pub mod tls;

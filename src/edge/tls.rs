@@ -64,6 +64,11 @@ impl ClientTls {
         self.settings.reload_check
     }
 
+    /// How long a client may take over its handshake (and, before it, its first bytes).
+    pub fn handshake_timeout(&self) -> Duration {
+        self.settings.handshake_timeout
+    }
+
     fn current(&self) -> Arc<ServerConfig> {
         self.config
             .read()

@@ -29,6 +29,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::cluster::route::Route;
+use crate::edge::sniff::Mistake;
 use crate::ops::connections::{Connections, Listed, Stats};
 use crate::proxy::session::Side;
 
@@ -40,36 +41,35 @@ const BUCKETS: [f64; 14] = [
 ];
 const SIDES: [Side; 3] = [Side::Client, Side::Broker, Side::Gateway];
 
-/// Why a client connection was turned away before the gateway read a Kafka byte from it.
+/// Why a connection was refused or closed before it carried Kafka: a client mistake, or the
+/// connection limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Over `gateway.max_connections`.
+    Mistake(Mistake),
     ConnectionLimit,
-    /// A TLS handshake on a plain listener.
-    WrongProtocolTls,
-    /// An HTTP request on a Kafka listener.
-    WrongProtocolHttp,
-    /// A PROXY protocol header missing where required, malformed, or too slow to come.
-    ProxyHeader,
 }
 
 impl Refusal {
+    const COUNT: usize = Mistake::ALL.len() + 1;
+
     /// Every kind, each always exported (at 0 until it happens) so that alerts and rates
     /// see a series from the start.
-    pub const ALL: [Refusal; 4] = [
-        Refusal::ConnectionLimit,
-        Refusal::WrongProtocolTls,
-        Refusal::WrongProtocolHttp,
-        Refusal::ProxyHeader,
-    ];
+    fn all() -> impl Iterator<Item = Refusal> {
+        Mistake::ALL
+            .into_iter()
+            .map(Refusal::Mistake)
+            .chain([Refusal::ConnectionLimit])
+    }
 
-    fn label(self) -> &'static str {
+    pub fn kind(self) -> &'static str {
         match self {
+            Refusal::Mistake(mistake) => mistake.kind(),
             Refusal::ConnectionLimit => "connection_limit",
-            Refusal::WrongProtocolTls => "wrong_protocol_tls",
-            Refusal::WrongProtocolHttp => "wrong_protocol_http",
-            Refusal::ProxyHeader => "proxy_header",
         }
+    }
+
+    fn slot(self) -> usize {
+        Refusal::all().position(|r| r == self).unwrap_or(0)
     }
 }
 
@@ -148,7 +148,8 @@ struct Counters {
     rewrites_failed: Vec<AtomicU64>,
     errors: [AtomicU64; SIDES.len()],
     connect_failures: AtomicU64,
-    refused: [AtomicU64; Refusal::ALL.len()],
+    /// Connections refused before their first Kafka byte, by [`Refusal`].
+    refused: [AtomicU64; Refusal::COUNT],
     /// Reloads that took, then reloads that failed.
     reloads: [AtomicU64; 2],
     brokers_retired: AtomicU64,
@@ -312,8 +313,8 @@ impl Metrics {
     }
 
     /// A client connection turned away before its first Kafka byte.
-    pub fn refused(&self, kind: Refusal) {
-        self.counters.refused[kind as usize].fetch_add(1, Ordering::Relaxed);
+    pub fn refused(&self, why: Refusal) {
+        self.counters.refused[why.slot()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A reload of the configuration was applied (`ok`) or kept the running one.
@@ -464,16 +465,16 @@ impl Collector for Counters {
             }
         }
         let mut family = out.encode_descriptor(
-            "connections_refused",
-            "Client connections turned away before their first Kafka byte, by kind.",
+            "refused_connections",
+            "Client connections refused or closed before they carried Kafka, by why: a protocol mistake the log names, or the connection limit.",
             None,
             MetricType::Counter,
         )?;
-        for kind in Refusal::ALL {
-            let labels = [("kind", kind.label())];
+        for why in Refusal::all() {
+            let labels = [("kind", why.kind())];
             counter(
                 family.encode_family(&labels)?,
-                load(&self.refused[kind as usize]),
+                load(&self.refused[why.slot()]),
             )?;
         }
 
@@ -607,7 +608,7 @@ impl Collector for Counters {
         counter(
             out.encode_descriptor(
                 "broker_addresses_refused",
-                "Broker addresses the cluster reported that the allow-list refused; never dialled.",
+                "Broker addresses outside upstream.allow, refused when learned or dialled.",
                 None,
                 MetricType::Counter,
             )?,
@@ -616,7 +617,7 @@ impl Collector for Counters {
         counter(
             out.encode_descriptor(
                 "brokers_retired",
-                "Brokers that left the cluster and whose routes were closed.",
+                "Brokers whose listener closed after the cluster stopped reporting them.",
                 None,
                 MetricType::Counter,
             )?,
@@ -725,19 +726,19 @@ mod tests {
     fn refusals_reloads_retirements_and_authentications_are_exported() {
         let m = Metrics::default();
         let text = m.render(Format::Text);
-        for kind in Refusal::ALL {
+        for why in Refusal::all() {
             let line = format!(
-                "kafka_edge_connections_refused_total{{kind=\"{}\"}} 0",
-                kind.label()
+                "kafka_edge_refused_connections_total{{kind=\"{}\"}} 0",
+                why.kind()
             );
             assert!(
                 lines(&text).contains(&line.as_str()),
                 "missing {line:?} in\n{text}"
             );
         }
-        for (i, kind) in Refusal::ALL.into_iter().enumerate() {
+        for (i, why) in Refusal::all().enumerate() {
             for _ in 0..=i {
-                m.refused(kind);
+                m.refused(why);
             }
         }
         m.reload(true);
@@ -751,11 +752,18 @@ mod tests {
         m.authentication("PLAIN", true);
         m.authentication("SCRAM-SHA-512", true);
         let text = m.render(Format::Text);
+        for (i, why) in Refusal::all().enumerate() {
+            let line = format!(
+                "kafka_edge_refused_connections_total{{kind=\"{}\"}} {}",
+                why.kind(),
+                i + 1
+            );
+            assert!(
+                lines(&text).contains(&line.as_str()),
+                "missing {line:?} in\n{text}"
+            );
+        }
         for line in [
-            "kafka_edge_connections_refused_total{kind=\"connection_limit\"} 1",
-            "kafka_edge_connections_refused_total{kind=\"wrong_protocol_tls\"} 2",
-            "kafka_edge_connections_refused_total{kind=\"wrong_protocol_http\"} 3",
-            "kafka_edge_connections_refused_total{kind=\"proxy_header\"} 4",
             "kafka_edge_reloads_total{result=\"ok\"} 1",
             "kafka_edge_reloads_total{result=\"error\"} 2",
             "kafka_edge_brokers_retired_total 1",

@@ -5,3 +5,4 @@ pub mod admin;
 pub mod connections;
 pub mod diagnose;
 pub mod metrics;
+pub mod throttle;

@@ -74,6 +74,21 @@ pub fn seal(mut out: bytes::BytesMut) -> bytes::Bytes {
     out.freeze()
 }
 
+/// Puts `id` in place of a request's correlation id (after size, api key and version). The
+/// head was peeked, so the bytes are there.
+pub fn set_request_correlation_id(frame: &mut [u8], id: i32) {
+    if let Some(field) = frame.get_mut(SIZE_PREFIX + 4..SIZE_PREFIX + 8) {
+        field.copy_from_slice(&id.to_be_bytes());
+    }
+}
+
+/// Puts `id` in place of a response's correlation id (right after the size).
+pub fn set_response_correlation_id(frame: &mut [u8], id: i32) {
+    if let Some(field) = frame.get_mut(SIZE_PREFIX..SIZE_PREFIX + 4) {
+        field.copy_from_slice(&id.to_be_bytes());
+    }
+}
+
 /// Reads the size prefix: the whole frame length (prefix included) once 4 bytes are there.
 pub fn frame_len(buf: &[u8], max_frame: usize) -> Result<Option<usize>, FrameError> {
     let Some(size) = read_i32(buf, 0) else {

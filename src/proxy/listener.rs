@@ -3,13 +3,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::cluster::route::Route;
 use crate::gateway::Gateway;
 use crate::ops::metrics::Refusal;
+use crate::ops::throttle;
 use crate::proxy::session;
 
 /// Binds a broker listener. Synchronous on purpose: it runs while a response that names the
@@ -20,12 +22,18 @@ pub fn bind(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket)
 }
 
-/// Accepts until shutdown. A connection over the limit is closed at once: a client retries
-/// sooner against a closed socket than against a full backlog.
-pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
+/// Accepts until `stop` (shutdown, or the broker's retirement). A connection over the limit
+/// is closed at once: a client retries sooner against a closed socket than against a full
+/// backlog.
+pub async fn accept(
+    listener: TcpListener,
+    route: Route,
+    gw: Arc<Gateway>,
+    stop: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
-            _ = gw.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -47,8 +55,11 @@ pub async fn accept(listener: TcpListener, route: Route, gw: Arc<Gateway>) {
                     }
                 }
                 Err(_) => {
-                    gw.metrics.refused(Refusal::ConnectionLimit);
-                    tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection");
+                    let why = Refusal::ConnectionLimit;
+                    gw.metrics.refused(why);
+                    if let Some(quiet) = gw.log_throttle.admit(why.kind(), Instant::now()) {
+                        tracing::warn!(client.addr = %peer, %route, limit = gw.config().max_connections, "connection limit reached; closing new connection{}", throttle::unlogged(quiet));
+                    }
                 }
             },
             Err(e) => {

@@ -1,52 +1,34 @@
 //! One client connection paired with one broker connection, and the two pumps between them.
 //!
-//! Both pumps stream: bytes of a frame are forwarded as they arrive, so a connection never
-//! holds more than its buffer, however large the frame. The only frames held whole are the
-//! responses that name brokers, which must be decoded to be rewritten.
+//! The pumps only do I/O: read, hand the bytes to the [`Exchange`], carry out the step it
+//! returns, arm timers. Both stream: bytes of a frame are forwarded as they arrive, so a
+//! connection never holds more than its buffer, however large the frame; the only frames held
+//! whole are the answers the exchange hands out to be rewritten.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use kafka_protocol::protocol::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::Instrument;
 
 use crate::cluster::route::Route;
 use crate::cluster::upstream::{self, UpstreamError};
-use crate::edge::proxy_protocol;
+use crate::edge::proxy_protocol::{self, ProxyError};
+use crate::edge::sniff::{self, Heard, Mistake};
 use crate::gateway::Gateway;
-use crate::ops::metrics::{Refusal, RouteCounters};
+use crate::ops::metrics::{Metrics, Refusal, RouteCounters};
+use crate::ops::throttle;
 use crate::proxy::deadline::Deadline;
-use crate::proxy::frame::{self, FrameError};
-use crate::proxy::inflight::{self, Expect, Owed, Unanswered};
+pub use crate::proxy::exchange::Side;
+use crate::proxy::exchange::{Exchange, ExchangeError, Idle, Limits, Observer, Step};
 use crate::proxy::splice::{self, Stop};
 use crate::proxy::transport::{Connection, Reader, Writer};
-use crate::rewrite::{self, api_versions, Rewrite, RewriteError};
 use crate::tls::TlsError;
-
-/// Whose side a failure came from, for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Client,
-    Broker,
-    Gateway,
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Side::Client => "client",
-            Side::Broker => "broker",
-            Side::Gateway => "gateway",
-        })
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -54,45 +36,34 @@ pub enum SessionError {
     Connect(#[from] UpstreamError),
     #[error("{side} i/o: {source}")]
     Io { side: Side, source: io::Error },
-    #[error("{side} sent a bad frame: {source}")]
-    Frame { side: Side, source: FrameError },
-    #[error("{side} sent nothing for {after:?}")]
-    Idle { side: Side, after: Duration },
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    #[error("{side} sent nothing for {after:?} {when}")]
+    Idle {
+        side: Side,
+        after: Duration,
+        when: &'static str,
+    },
     #[error("{side} read nothing for {after:?}")]
     Stalled { side: Side, after: Duration },
     #[error("{side} closed the connection {when}")]
     Closed { side: Side, when: &'static str },
-    #[error("client sent api key {api_key} v{api_version}, which the gateway does not offer")]
-    NotOffered { api_key: i16, api_version: i16 },
-    #[error("broker answered correlation id {got} while {expected} (api key {api_key}) was due: stream out of sync")]
-    Desync {
-        expected: i32,
-        got: i32,
-        api_key: i16,
-    },
-    #[error("broker sent a response with no request outstanding")]
-    Unsolicited,
-    #[error(transparent)]
-    Rewrite(#[from] RewriteError),
     #[error(transparent)]
     Tls(TlsError),
+    #[error("{}", .0.explain())]
+    Mistake(Mistake),
 }
 
 impl SessionError {
     pub fn side(&self) -> Side {
         match self {
-            SessionError::Connect(_) | SessionError::Desync { .. } | SessionError::Unsolicited => {
-                Side::Broker
-            }
+            SessionError::Connect(_) => Side::Broker,
             SessionError::Io { side, .. }
             | SessionError::Idle { side, .. }
             | SessionError::Stalled { side, .. }
-            | SessionError::Frame { side, .. }
             | SessionError::Closed { side, .. } => *side,
-            SessionError::NotOffered { .. } => Side::Client,
-            SessionError::Rewrite(RewriteError::Decode { .. }) => Side::Broker,
-            SessionError::Tls(_) => Side::Client,
-            SessionError::Rewrite(_) => Side::Gateway,
+            SessionError::Exchange(e) => e.side(),
+            SessionError::Tls(_) | SessionError::Mistake(_) => Side::Client,
         }
     }
 
@@ -115,6 +86,25 @@ impl SessionError {
             _ => false,
         }
     }
+
+    /// The client mistake behind this error, when it is one worth telling the operator about
+    /// in words (and counting by kind).
+    fn mistake(&self) -> Option<Mistake> {
+        match self {
+            SessionError::Mistake(mistake) => Some(*mistake),
+            SessionError::Exchange(ExchangeError::SaslHandshakeV0) => {
+                Some(Mistake::SaslHandshakeV0)
+            }
+            SessionError::Tls(
+                TlsError::Handshake(_)
+                | TlsError::HandshakeTimeout(_)
+                | TlsError::NoServerName
+                | TlsError::UnknownName { .. }
+                | TlsError::UnknownNode { .. },
+            ) => Some(Mistake::TlsHandshake),
+            _ => None,
+        }
+    }
 }
 
 /// How a broker's close reads when nothing was due.
@@ -124,7 +114,8 @@ fn io_error(side: Side) -> impl FnOnce(io::Error) -> SessionError {
     move |source| SessionError::Io { side, source }
 }
 
-/// How long a PROXY protocol header may take to arrive.
+/// How long a PROXY protocol header, and the first bytes that tell a wrong protocol, may take
+/// to arrive.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs one client connection to completion and logs how it ended. With client TLS on, the
@@ -141,18 +132,34 @@ pub async fn serve(
     let header = proxy_protocol::read_header(&mut client, gw.config().proxy_protocol);
     let peer = match tokio::time::timeout(HEADER_TIMEOUT, header).await {
         Ok(Ok(real)) => real.unwrap_or(peer),
-        Ok(Err(e)) => {
-            gw.metrics.error(Side::Client);
-            gw.metrics.refused(Refusal::ProxyHeader);
-            tracing::warn!(client.addr = %peer, %route, side = "client", "closing connection: {e}");
+        Ok(Err(ProxyError::Io(e))) => {
+            tracing::debug!(client.addr = %peer, %route, "connection failed before its PROXY protocol header: {e}");
             return;
         }
+        Ok(Err(ProxyError::Missing)) => {
+            return refuse(&gw, peer, route, Mistake::ProxyHeaderMissing, None);
+        }
+        Ok(Err(e @ ProxyError::Malformed(_))) => {
+            return refuse(&gw, peer, route, Mistake::ProxyHeaderMalformed, Some(e));
+        }
         Err(_) => {
-            gw.metrics.refused(Refusal::ProxyHeader);
             tracing::debug!(client.addr = %peer, %route, "no PROXY protocol header within {HEADER_TIMEOUT:?}");
             return;
         }
     };
+    // Judged before dialing any broker: a wrong or silent client costs the cluster nothing.
+    let (judge, limit) = match gw.client_tls() {
+        None => (sniff::plaintext as fn(&[u8]) -> _, gw.config().idle_timeout),
+        Some(tls) => (sniff::tls as fn(&[u8]) -> _, tls.handshake_timeout()),
+    };
+    match sniff::first_bytes(&client, judge, limit).await {
+        Ok(Heard::Fine) => {}
+        Ok(Heard::Nothing) => {
+            tracing::debug!(client.addr = %peer, %route, "client sent nothing for {limit:?}");
+            return;
+        }
+        Err(mistake) => return refuse(&gw, peer, route, mistake, None),
+    }
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {
@@ -167,12 +174,59 @@ pub async fn serve(
             Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
             Err(e) => {
                 gw.metrics.error(e.side());
-                tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}");
+                match e.mistake() {
+                    Some(mistake) => log_mistake(&gw, peer, route, mistake, &e),
+                    None => {
+                        tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}");
+                    }
+                }
             }
         }
     }
     .instrument(span)
     .await
+}
+
+/// Closes a connection that went wrong before its first Kafka byte, saying why.
+fn refuse(
+    gw: &Gateway,
+    peer: SocketAddr,
+    route: Route,
+    mistake: Mistake,
+    detail: Option<ProxyError>,
+) {
+    gw.metrics.error(Side::Client);
+    let detail = detail.map_or(String::new(), |d| format!(" ({d})"));
+    log_mistake(gw, peer, route, mistake, &detail);
+}
+
+/// One line per mistake, a few per kind and minute at most, and always a count by kind.
+fn log_mistake(
+    gw: &Gateway,
+    peer: SocketAddr,
+    route: Route,
+    mistake: Mistake,
+    detail: &dyn std::fmt::Display,
+) {
+    gw.metrics.refused(Refusal::Mistake(mistake));
+    let Some(quiet) = gw.log_throttle.admit(mistake.kind(), Instant::now()) else {
+        return;
+    };
+    let detail = detail.to_string();
+    let detail = if detail.is_empty() || detail == mistake.explain() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    };
+    tracing::warn!(
+        client.addr = %peer,
+        %route,
+        side = "client",
+        kind = mistake.kind(),
+        "{}{detail}{}",
+        sniff::describe(mistake, peer),
+        throttle::unlogged(quiet)
+    );
 }
 
 /// [`run`], counted in the connection metrics by route and by the side that ended it, and
@@ -207,6 +261,44 @@ async fn run<C: Connection>(
     pumps(client, broker, counters, gw).await
 }
 
+/// What the two pumps of a session share: the exchange, and a way for each to wake the other
+/// when the exchange changed in a way it waits on.
+struct Shared {
+    exchange: Mutex<Exchange>,
+    /// The response pump: an answer of the gateway's own is due, or requests closed.
+    wake_responses: Notify,
+    /// The request pump: answers went out, so a full client may send again.
+    wake_requests: Notify,
+}
+
+impl Shared {
+    /// Both pumps run on one task, so the lock is never contended; it only makes the shared
+    /// state `Send` for the worker threads.
+    fn exchange(&self) -> MutexGuard<'_, Exchange> {
+        self.exchange.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The metrics of one route, as the exchange reports frames going by.
+struct Counting<'a> {
+    metrics: &'a Metrics,
+    counters: &'a RouteCounters,
+}
+
+impl Observer for Counting<'_> {
+    fn request(&self, api_key: i16, bytes: usize) {
+        self.metrics.request(self.counters, api_key, bytes);
+    }
+
+    fn response(&self, api_key: i16, bytes: usize, waited: Duration) {
+        self.metrics.response(self.counters, api_key, bytes, waited);
+    }
+
+    fn rewrite(&self, api_key: i16, ok: bool) {
+        self.metrics.rewrite(api_key, ok);
+    }
+}
+
 /// The two pumps between a client and the broker of its route, until either side ends.
 /// Public so that benchmarks can run it over in-memory streams.
 pub async fn relay<C: Connection, B: Connection>(
@@ -224,50 +316,34 @@ async fn pumps<C: Connection, B: Connection>(
     counters: &RouteCounters,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
+    let counting = Counting {
+        metrics: &gw.metrics,
+        counters,
+    };
+    let config = gw.config();
+    let limits = Limits {
+        max_frame: config.max_frame_bytes,
+        max_held: config.max_rewrite_bytes,
+        max_in_flight: MAX_IN_FLIGHT,
+    };
+    let shared = Shared {
+        exchange: Mutex::new(Exchange::new(limits, Instant::now())),
+        wake_responses: Notify::new(),
+        wake_requests: Notify::new(),
+    };
     let (client_rd, client_wr) = client.into_halves();
     let (broker_rd, broker_wr) = broker.into_halves();
-    let (tx, rx) = inflight::channel();
-    // Two pumps on one task: they share nothing but the in-flight queue and its count, and
-    // a session never needs more than one core.
-    let owed = Owed::default();
-    let unanswered = Unanswered::default();
+    // Two pumps on one task: a session never needs more than one core.
     tokio::try_join!(
-        requests(client_rd, broker_wr, tx, &owed, &unanswered, counters, gw),
-        responses(broker_rd, client_wr, rx, &owed, &unanswered, counters, gw)
+        requests(client_rd, broker_wr, &shared, &counting, gw),
+        responses(broker_rd, client_wr, &shared, &counting, gw)
     )?;
     Ok(())
 }
 
-/// What to do with the rest of a request whose head has been read.
-#[derive(Debug, Clone, Copy)]
-enum Request {
-    /// Stream this many more bytes through.
-    Forward(usize),
-    /// Swallow this many more bytes (a request the gateway answers itself).
-    Drop(usize),
-}
-
-/// What to do with the rest of a response whose head has been read.
-#[derive(Debug, Clone, Copy)]
-enum Response {
-    /// Stream this many more bytes through.
-    Forward(usize),
-    /// Stream this many more bytes through: an answer to `acks=0`, which no client waits for.
-    Unasked(usize),
-    /// Hold the whole frame of this length, then rewrite it.
-    Rewrite {
-        kind: Rewrite,
-        version: i16,
-        len: usize,
-    },
-}
-
-/// Counts `available` bytes against the `left` of a streamed frame: how many to forward now,
-/// and what remains of the frame after them.
-fn stream(left: usize, available: usize) -> (usize, Option<usize>) {
-    let n = left.min(available);
-    (n, (n < left).then_some(left - n))
-}
+/// Answers a client may be owed before the gateway stops reading its requests. Clients keep
+/// about five in flight; the rest is headroom for pipelining tools.
+const MAX_IN_FLIGHT: usize = 1024;
 
 /// A pump's idle limit, and the one timer that enforces it on every read and write.
 struct Watch {
@@ -283,18 +359,32 @@ impl Watch {
         }
     }
 
-    /// Runs one read from `side`, failing it when the peer sends nothing for `limit`.
-    async fn read<T>(
+    /// Reads from `side` into `buf`. When the peer stays silent for a while, `silence` says
+    /// whether that is idleness (the read fails) or how much longer to wait: only the
+    /// exchange knows whether the peer owes anything.
+    async fn read<R: AsyncRead + Unpin>(
         &mut self,
-        limit: Duration,
         side: Side,
-        io: impl Future<Output = io::Result<T>>,
-    ) -> Result<T, SessionError> {
-        self.deadline
-            .within(limit, io)
-            .await
-            .map_err(|_| SessionError::Idle { side, after: limit })?
-            .map_err(io_error(side))
+        rd: &mut R,
+        buf: &mut BytesMut,
+        silence: impl Fn(Instant, Duration) -> Result<Duration, Idle>,
+    ) -> Result<usize, SessionError> {
+        let idle = self.idle;
+        let read = rd.read_buf(buf);
+        tokio::pin!(read);
+        let mut limit = idle;
+        loop {
+            match self.deadline.within(limit, &mut read).await {
+                Ok(done) => return done.map_err(io_error(side)),
+                Err(_) => {
+                    limit = silence(Instant::now(), idle).map_err(|stop| SessionError::Idle {
+                        side: stop.side,
+                        after: idle,
+                        when: stop.when,
+                    })?;
+                }
+            }
+        }
     }
 
     /// Writes all of `bytes` to `side`, failing when the peer reads nothing for the idle limit.
@@ -370,6 +460,7 @@ async fn splice_rest<A, B>(
             Stop::SenderIdle => SessionError::Idle {
                 side: ends.sender,
                 after: idle,
+                when: ends.when,
             },
             Stop::SenderClosed => SessionError::Closed {
                 side: ends.sender,
@@ -387,15 +478,13 @@ async fn splice_rest<A, B>(
     Ok(true)
 }
 
-/// Client -> broker. Reads only request heads; every byte is forwarded as it arrives, apart
-/// from ApiVersions requests too new to parse, which the gateway answers itself.
+/// Client -> broker. Every byte is forwarded as it arrives, with the gateway's correlation id
+/// in each request head, apart from requests the gateway answers itself.
 async fn requests<A: AsyncRead, B: AsyncWrite>(
     mut rd: Reader<A>,
     mut wr: Writer<B>,
-    tx: mpsc::Sender<Expect>,
-    owed: &Owed,
-    unanswered: &Unanswered,
-    counters: &RouteCounters,
+    shared: &Shared,
+    counting: &Counting<'_>,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let config = gw.config();
@@ -404,110 +493,178 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
     // the largest per-frame cost in the pump benchmark).
     let mut arrived = Instant::now();
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
-    let mut current: Option<Request> = None;
     loop {
         let mut ready = 0;
-        loop {
-            match current {
-                Some(Request::Forward(left)) => {
-                    let (n, rest) = stream(left, buf.len() - ready);
-                    ready += n;
-                    current = rest.map(Request::Forward);
-                    if current.is_some() {
-                        break;
-                    }
-                }
-                Some(Request::Drop(left)) => {
+        let full = loop {
+            let step = shared
+                .exchange()
+                .on_client(&mut buf[ready..], arrived, counting)?;
+            match step {
+                Step::Forward(n) => ready += n,
+                Step::Replace { consumed, with } => {
                     watch
                         .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
                         .await?;
-                    let (n, rest) = stream(left, buf.len());
-                    buf.advance(n);
-                    current = rest.map(Request::Drop);
-                    if current.is_some() {
-                        break;
+                    if !with.is_empty() {
+                        watch.write(Side::Broker, &mut wr, &with).await?;
                     }
+                    buf.advance(consumed);
+                    // An answer of the gateway's own may now be due.
+                    shared.wake_responses.notify_one();
                 }
-                None => {
-                    let head = frame::peek_request(&buf[ready..], config.max_frame_bytes).map_err(
-                        |source| SessionError::Frame {
-                            side: Side::Client,
-                            source,
-                        },
-                    )?;
-                    let Some(head) = head else { break };
-                    let (expect, next) = admit(&head, arrived)?;
-                    gw.metrics.request(counters, head.api_key, head.frame_len);
-                    if !head.expects_response() {
-                        unanswered.push(head.correlation_id);
-                    }
-                    if let Some(expect) = expect {
-                        owed.add();
-                        // Flush before waiting on a full queue: the responses that would
-                        // drain it may be waiting on exactly these bytes.
-                        match tx.try_send(expect) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(expect)) => {
-                                watch
-                                    .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
-                                    .await?;
-                                tx.send(expect).await.map_err(|_| closed(Side::Client))?;
-                            }
-                            Err(mpsc::error::TrySendError::Closed(_)) => {
-                                return Err(closed(Side::Client))
-                            }
-                        }
-                    }
-                    current = Some(next);
+                Step::Wait { need } => {
+                    buf.reserve(need.saturating_sub(buf.len()));
+                    break false;
                 }
+                Step::Full => break true,
+                Step::Rewrite { .. } => return Err(ExchangeError::NotRewritten.into()),
             }
-        }
+        };
         watch
             .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
             .await?;
-        if let Some(Request::Forward(left)) = current {
-            let ends = Ends {
-                sender: Side::Client,
-                receiver: Side::Broker,
-                when: "in the middle of a request",
-            };
-            if splice_rest(&rd, &wr, &buf, left, ends, &mut watch, gw).await? {
-                current = None;
-                continue;
-            }
+        let left = shared.exchange().request_passthrough();
+        let ends = Ends {
+            sender: Side::Client,
+            receiver: Side::Broker,
+            when: "in the middle of a request",
+        };
+        if splice_rest(&rd, &wr, &buf, left, ends, &mut watch, gw).await? {
+            shared.exchange().request_passed(left, Instant::now());
+            continue;
+        }
+        if full {
+            // Answers going out make room; the client's bytes wait in its socket meanwhile.
+            shared.wake_requests.notified().await;
+            continue;
         }
 
-        let at_boundary = current.is_none() && buf.is_empty();
+        let at_boundary = shared.exchange().at_request_boundary();
         buf.reserve(config.buffer_bytes);
         // Shutdown stops new requests only between frames, after forwarding what the client
         // had already sent; the response pump then drains what is in flight. An incomplete
         // head left in the buffer was never forwarded, so the broker stays in step.
-        if current.is_none() && gw.shutdown.is_cancelled() {
+        if at_boundary && gw.shutdown.is_cancelled() {
             // A zero timeout polls the read once: bytes already here, or nothing.
             match tokio::time::timeout(Duration::ZERO, rd.read_buf(&mut buf)).await {
                 Ok(Ok(n)) if n > 0 => continue,
-                Ok(Ok(_)) | Err(_) => return Ok(()),
+                Ok(Ok(_)) | Err(_) => return close_requests(shared),
                 Ok(Err(e)) => return Err(io_error(Side::Client)(e)),
             }
         }
         let read = tokio::select! {
-            _ = gw.shutdown.cancelled(), if current.is_none() => continue,
-            // Silence is idleness only when the client is owed nothing, or stopped mid-request.
-            read = watch.read(
-                if current.is_some() || owed.is_none() { watch.idle } else { Duration::MAX },
-                Side::Client,
-                rd.read_buf(&mut buf),
-            ) => read?,
+            _ = gw.shutdown.cancelled(), if at_boundary => continue,
+            read = watch.read(Side::Client, &mut rd, &mut buf, |now, limit| {
+                shared.exchange().client_silence(now, limit)
+            }) => read?,
         };
         if read == 0 {
-            // As a broker does, a client's hang-up ends the session at once: nobody is left
-            // to read the responses still due.
+            if !buf.is_empty() || !at_boundary {
+                return Err(SessionError::Closed {
+                    side: Side::Client,
+                    when: "in the middle of a request",
+                });
+            }
+            // A client that shuts down its sending side still gets every answer it is owed.
+            return close_requests(shared);
+        }
+        arrived = Instant::now();
+    }
+}
+
+/// No more requests: the response pump delivers what is owed and ends the session.
+fn close_requests(shared: &Shared) -> Result<(), SessionError> {
+    shared.exchange().close_requests();
+    shared.wake_responses.notify_one();
+    Ok(())
+}
+
+/// Broker -> client. Each answer is attributed by the gateway's correlation id, streamed
+/// through with the client's id put back, or held and rewritten when it names brokers.
+async fn responses<A: AsyncRead, B: AsyncWrite>(
+    mut rd: Reader<A>,
+    mut wr: Writer<B>,
+    shared: &Shared,
+    counting: &Counting<'_>,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
+    let config = gw.config();
+    let mut watch = Watch::new(config.idle_timeout);
+    let mut arrived = Instant::now();
+    let mut buf = BytesMut::with_capacity(config.buffer_bytes);
+    loop {
+        let mut ready = 0;
+        loop {
+            let step = shared
+                .exchange()
+                .on_broker(&mut buf[ready..], arrived, counting)?;
+            match step {
+                Step::Forward(n) => ready += n,
+                Step::Replace { consumed, with } => {
+                    watch
+                        .flush(Side::Client, &mut wr, &mut buf, &mut ready)
+                        .await?;
+                    if !with.is_empty() {
+                        watch.write(Side::Client, &mut wr, &with).await?;
+                    }
+                    buf.advance(consumed);
+                }
+                Step::Rewrite { len } => {
+                    watch
+                        .flush(Side::Client, &mut wr, &mut buf, &mut ready)
+                        .await?;
+                    let held = buf.split_to(len).freeze();
+                    let rewritten = shared
+                        .exchange()
+                        .rewrite_held(held, arrived, gw, counting)?;
+                    watch.write(Side::Client, &mut wr, &rewritten).await?;
+                    if len > config.buffer_bytes {
+                        // Let go of the room a large answer took: idle connections hold only
+                        // their usual buffer.
+                        buf = refit(buf, config.buffer_bytes);
+                    }
+                }
+                Step::Wait { need } => {
+                    buf.reserve(need.saturating_sub(buf.len()));
+                    break;
+                }
+                Step::Full => break,
+            }
+            shared.wake_requests.notify_one();
+        }
+        watch
+            .flush(Side::Client, &mut wr, &mut buf, &mut ready)
+            .await?;
+        let left = shared.exchange().response_passthrough();
+        let ends = Ends {
+            sender: Side::Broker,
+            receiver: Side::Client,
+            when: "with a response due",
+        };
+        if splice_rest(&rd, &wr, &buf, left, ends, &mut watch, gw).await? {
+            shared.exchange().response_passed(left, Instant::now());
+            shared.wake_requests.notify_one();
+            continue;
+        }
+        if shared.exchange().finished() {
+            return Ok(());
+        }
+
+        buf.reserve(config.buffer_bytes);
+        let read = tokio::select! {
+            _ = shared.wake_responses.notified() => continue,
+            read = watch.read(Side::Broker, &mut rd, &mut buf, |now, limit| {
+                shared.exchange().broker_silence(now, limit)
+            }) => read?,
+        };
+        if read == 0 {
+            let owes = shared.exchange().broker_owes();
             return Err(SessionError::Closed {
-                side: Side::Client,
-                when: if at_boundary {
-                    "between requests"
+                side: Side::Broker,
+                when: if owes {
+                    "with a response due"
                 } else {
-                    "in the middle of a request"
+                    BROKER_IDLE
                 },
             });
         }
@@ -515,235 +672,10 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
     }
 }
 
-fn closed(side: Side) -> SessionError {
-    SessionError::Closed {
-        side,
-        when: "while requests were in flight",
-    }
-}
-
-/// Decides what a request needs: the response to expect, and how to pass its bytes on.
-fn admit(
-    head: &frame::RequestHead,
-    arrived: Instant,
-) -> Result<(Option<Expect>, Request), SessionError> {
-    let limit = api_versions::limit(head.api_key);
-    let rewrite = Rewrite::for_api(head.api_key);
-    if !limit.allows(head.api_version) {
-        if rewrite == Some(Rewrite::ApiVersions) && head.api_version > 0 {
-            // As a broker does: answer in the v0 layout so the client can retry lower.
-            let ours = kafka_protocol::messages::ApiVersionsResponse::VERSIONS.max;
-            let answer = api_versions::unsupported_version(head.correlation_id, ours);
-            return Ok((Some(Expect::Local(answer)), Request::Drop(head.frame_len)));
-        }
-        return Err(SessionError::NotOffered {
-            api_key: head.api_key,
-            api_version: head.api_version,
-        });
-    }
-    let expect = head.expects_response().then(|| Expect::Response {
-        correlation_id: head.correlation_id,
-        api_key: head.api_key,
-        api_version: head.api_version,
-        rewrite,
-        sent: arrived,
-    });
-    Ok((expect, Request::Forward(head.frame_len)))
-}
-
-/// Broker -> client. Matches each response to the request it answers, streams it through,
-/// or holds and rewrites it when it names brokers.
-async fn responses<A: AsyncRead, B: AsyncWrite>(
-    mut rd: Reader<A>,
-    mut wr: Writer<B>,
-    mut rx: mpsc::Receiver<Expect>,
-    owed: &Owed,
-    unanswered: &Unanswered,
-    counters: &RouteCounters,
-    gw: &Gateway,
-) -> Result<(), SessionError> {
-    let config = gw.config();
-    let mut watch = Watch::new(config.idle_timeout);
-    // When the bytes in `buf` came: read once per read, not once per frame (the clock is
-    // the largest per-frame cost in the pump benchmark).
-    let mut arrived = Instant::now();
-    let mut buf = BytesMut::with_capacity(config.buffer_bytes);
-    let mut current: Option<Response> = None;
-    // At most one expectation is taken off the queue ahead of its response, so the queue's
-    // bound is the bound on what this session holds.
-    let mut due: Option<Expect> = None;
-    let mut requests_open = true;
-    loop {
-        let mut ready = 0;
-        loop {
-            match current {
-                Some(Response::Forward(left)) => {
-                    let (n, rest) = stream(left, buf.len() - ready);
-                    ready += n;
-                    current = rest.map(Response::Forward);
-                    if current.is_some() {
-                        break;
-                    }
-                    owed.settle();
-                }
-                Some(Response::Unasked(left)) => {
-                    let (n, rest) = stream(left, buf.len() - ready);
-                    ready += n;
-                    current = rest.map(Response::Unasked);
-                    if current.is_some() {
-                        break;
-                    }
-                }
-                Some(Response::Rewrite { kind, version, len }) => {
-                    watch
-                        .flush(Side::Client, &mut wr, &mut buf, &mut ready)
-                        .await?;
-                    if buf.len() < len {
-                        buf.reserve(len - buf.len());
-                        break;
-                    }
-                    let original = buf.split_to(len).freeze();
-                    let rewritten = rewrite::response(kind, version, original, gw);
-                    gw.metrics.rewrite(kind.api_key() as i16, rewritten.is_ok());
-                    let rewritten = rewritten?;
-                    watch.write(Side::Client, &mut wr, &rewritten).await?;
-                    owed.settle();
-                    current = None;
-                }
-                None => {
-                    if due.is_none() {
-                        due = match rx.try_recv() {
-                            Ok(expect) => Some(expect),
-                            Err(mpsc::error::TryRecvError::Empty) => None,
-                            Err(mpsc::error::TryRecvError::Disconnected) => {
-                                requests_open = false;
-                                None
-                            }
-                        };
-                    }
-                    match due.take() {
-                        Some(Expect::Local(answer)) => {
-                            watch
-                                .flush(Side::Client, &mut wr, &mut buf, &mut ready)
-                                .await?;
-                            watch.write(Side::Client, &mut wr, &answer).await?;
-                            owed.settle();
-                        }
-                        Some(Expect::Response {
-                            correlation_id,
-                            api_key,
-                            api_version,
-                            rewrite,
-                            sent,
-                        }) => {
-                            let head = frame::peek_response(&buf[ready..], config.max_frame_bytes)
-                                .map_err(|source| SessionError::Frame {
-                                    side: Side::Broker,
-                                    source,
-                                })?;
-                            let Some(head) = head else {
-                                due = Some(Expect::Response {
-                                    correlation_id,
-                                    api_key,
-                                    api_version,
-                                    rewrite,
-                                    sent,
-                                });
-                                break;
-                            };
-                            if head.correlation_id != correlation_id {
-                                if unanswered.take(head.correlation_id) {
-                                    // An answer to acks=0 ahead of this one: pass it on.
-                                    due = Some(Expect::Response {
-                                        correlation_id,
-                                        api_key,
-                                        api_version,
-                                        rewrite,
-                                        sent,
-                                    });
-                                    current = Some(Response::Unasked(head.frame_len));
-                                    continue;
-                                }
-                                return Err(SessionError::Desync {
-                                    expected: correlation_id,
-                                    got: head.correlation_id,
-                                    api_key,
-                                });
-                            }
-                            gw.metrics.response(
-                                counters,
-                                api_key,
-                                head.frame_len,
-                                arrived.saturating_duration_since(sent),
-                            );
-                            current = Some(match rewrite {
-                                Some(kind) => Response::Rewrite {
-                                    kind,
-                                    version: api_version,
-                                    len: head.frame_len,
-                                },
-                                None => Response::Forward(head.frame_len),
-                            });
-                        }
-                        None => {
-                            let head = frame::peek_response(&buf[ready..], config.max_frame_bytes)
-                                .map_err(|source| SessionError::Frame {
-                                    side: Side::Broker,
-                                    source,
-                                })?;
-                            match head {
-                                None => break,
-                                Some(head) if unanswered.take(head.correlation_id) => {
-                                    current = Some(Response::Unasked(head.frame_len));
-                                }
-                                Some(_) => return Err(SessionError::Unsolicited),
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        watch
-            .flush(Side::Client, &mut wr, &mut buf, &mut ready)
-            .await?;
-        if let Some(Response::Forward(left) | Response::Unasked(left)) = current {
-            let ends = Ends {
-                sender: Side::Broker,
-                receiver: Side::Client,
-                when: "with a response due",
-            };
-            if splice_rest(&rd, &wr, &buf, left, ends, &mut watch, gw).await? {
-                if let Some(Response::Forward(_)) = current {
-                    owed.settle();
-                }
-                current = None;
-                continue;
-            }
-        }
-
-        if !requests_open && due.is_none() && current.is_none() && buf.is_empty() {
-            return Ok(());
-        }
-        buf.reserve(config.buffer_bytes);
-        tokio::select! {
-            expect = rx.recv(), if due.is_none() && requests_open => match expect {
-                Some(expect) => due = Some(expect),
-                None => requests_open = false,
-            },
-            // A broker is idle only when it owes a response; otherwise silence is normal.
-            read = watch.read(
-                if current.is_some() || due.is_some() { watch.idle } else { Duration::MAX },
-                Side::Broker,
-                rd.read_buf(&mut buf),
-            ) => {
-                if read? == 0 {
-                    return Err(SessionError::Closed {
-                        side: Side::Broker,
-                        when: if current.is_some() || due.is_some() { "with a response due" } else { BROKER_IDLE },
-                    });
-                }
-                arrived = Instant::now();
-            }
-        }
-    }
+/// A buffer of the usual size holding what `buf` still holds, so that the allocation a large
+/// answer grew is freed.
+fn refit(buf: BytesMut, capacity: usize) -> BytesMut {
+    let mut fresh = BytesMut::with_capacity(capacity.max(buf.len()));
+    fresh.extend_from_slice(&buf);
+    fresh
 }

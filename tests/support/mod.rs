@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod conversation;
+pub mod pki;
 pub mod process;
 
 use std::net::SocketAddr;
@@ -450,7 +452,10 @@ impl FakeCluster {
     }
 }
 
-/// A port base under which every given node id has a free port on 127.0.0.1.
+/// A port base under which every given node id has a free port on 127.0.0.1. The base
+/// rule's whole block (10,000 ports by default) stays below the ephemeral ports (32768 and
+/// up on Linux) that test listeners bind, so a plan never collides with its own bootstrap or
+/// admin port.
 pub fn free_port_base(node_ids: &[i32]) -> u16 {
     let seed = std::process::id() as u64
         ^ std::time::SystemTime::now()
@@ -462,7 +467,7 @@ pub fn free_port_base(node_ids: &[i32]) -> u16 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let base = 20000 + (x % 30000) as u16;
+        let base = 12000 + (x % 10700) as u16;
         if node_ids
             .iter()
             .all(|id| std::net::TcpListener::bind(("127.0.0.1", base + *id as u16)).is_ok())

@@ -1,0 +1,626 @@
+//! Which response answers which request, as a pure state machine: bytes and instants in,
+//! steps out. The session's pumps only move bytes and arm timers around it.
+//!
+//! The gateway owns every conversation. A client chooses its correlation ids and nothing
+//! stops it from reusing one, and some brokers answer `acks=0` Produce, which Kafka never
+//! does. Matching answers by the client's ids let a crafted pair of requests pass a Metadata
+//! answer on unrewritten, and have a Produce answer read as Metadata, teaching the gateway a
+//! broker the cluster never had. So every request forwarded carries an id the gateway chose
+//! (a same-length edit of its header), and every answer is attributed by that id alone,
+//! before the client's own id is put back. Ids are handed out in order, and a connection's
+//! answers come in request order, so an answer is either the one the oldest waiting request
+//! expects, or one to an `acks=0` request sent after the last answer and before that request
+//! (such answers are dropped: no client waits for them, and the Java and Python clients fail
+//! on an answer they did not ask for), or a broken stream, which closes the connection.
+//! Nothing is remembered per `acks=0` request, so there is no limit on how many may be
+//! outstanding.
+//!
+//! The state machine also decides idleness, because only it knows whether a silent peer owes
+//! something: a client owed an answer is waiting, not idle; a broker is idle only with an
+//! answer due.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use kafka_protocol::protocol::Message;
+
+use crate::proxy::frame::{self, FrameError, RequestHead};
+use crate::rewrite::{self, api_versions, AddressBook, Rewrite, RewriteError};
+
+/// Whose side a failure or a silence is on, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Broker,
+    Gateway,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Client => "client",
+            Side::Broker => "broker",
+            Side::Gateway => "gateway",
+        })
+    }
+}
+
+/// The bounds one connection works within.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest frame streamed through, either way.
+    pub max_frame: usize,
+    /// Largest answer held whole to be rewritten: memory a connection may take for a moment.
+    pub max_held: usize,
+    /// Answers a client may be owed before the gateway stops reading its requests.
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("{side} sent a bad frame: {source}")]
+    Frame { side: Side, source: FrameError },
+    #[error("client sent api key {api_key} v{api_version}, which the gateway does not offer")]
+    NotOffered { api_key: i16, api_version: i16 },
+    #[error("client sent SaslHandshake v0, after which SASL tokens travel outside Kafka framing; the gateway relays SaslHandshake v1 with SaslAuthenticate (every Kafka client since 1.0): upgrade the client")]
+    SaslHandshakeV0,
+    #[error("broker answered correlation id {got}, which answers no request it was sent{}", owed(.due))]
+    Unattributed { got: i32, due: Option<(i32, i16)> },
+    #[error("broker answered api key {api_key} with {size} bytes, above the {max}-byte limit for answers held to be rewritten (gateway.max_rewrite_bytes)")]
+    HeldTooLarge {
+        api_key: i16,
+        size: usize,
+        max: usize,
+    },
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    #[error("an answer held for rewriting was not rewritten before the next step")]
+    NotRewritten,
+}
+
+fn owed(due: &Option<(i32, i16)>) -> String {
+    match due {
+        Some((id, api_key)) => {
+            format!(" (id {id}, api key {api_key}, was due): stream out of sync")
+        }
+        None => ": no request was waiting".to_owned(),
+    }
+}
+
+impl ExchangeError {
+    pub fn side(&self) -> Side {
+        match self {
+            ExchangeError::Frame { side, .. } => *side,
+            ExchangeError::NotOffered { .. } | ExchangeError::SaslHandshakeV0 => Side::Client,
+            ExchangeError::Unattributed { .. } | ExchangeError::HeldTooLarge { .. } => Side::Broker,
+            ExchangeError::Rewrite(RewriteError::Decode { .. }) => Side::Broker,
+            ExchangeError::Rewrite(_) | ExchangeError::NotRewritten => Side::Gateway,
+        }
+    }
+}
+
+/// A peer stayed silent for the whole idle limit while it was its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    pub side: Side,
+    /// Where the conversation stood, for the log line.
+    pub when: &'static str,
+}
+
+/// What the pump does next with its input (the bytes read and not yet passed on).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The first `n` bytes of the input go on as they now are (ids already edited in place).
+    Forward(usize),
+    /// The first `consumed` bytes of the input are replaced by `with`: a rewritten answer, a
+    /// dropped frame (`with` empty), or an answer of the gateway's own (`consumed` zero).
+    Replace { consumed: usize, with: Bytes },
+    /// The first `len` bytes of the input are a whole answer that names brokers: take them
+    /// out and pass them through [`Exchange::rewrite_held`], which says what goes out instead.
+    Rewrite { len: usize },
+    /// Nothing more until the input holds at least `need` bytes.
+    Wait { need: usize },
+    /// (requests) The client is owed as many answers as it may be: read no more of its
+    /// requests until answers go out.
+    Full,
+}
+
+/// What the exchange tells the metrics as frames go by.
+pub trait Observer {
+    fn request(&self, api_key: i16, bytes: usize);
+    fn response(&self, api_key: i16, bytes: usize, waited: Duration);
+    fn rewrite(&self, api_key: i16, ok: bool);
+}
+
+/// A request forwarded to the broker that will be answered, or an answer of the gateway's own
+/// waiting for its turn.
+#[derive(Debug)]
+enum Pending {
+    Broker {
+        id: i32,
+        client_id: i32,
+        api_key: i16,
+        api_version: i16,
+        rewrite: Option<Rewrite>,
+        sent: Instant,
+    },
+    Local(Bytes),
+}
+
+/// Where the request direction stands within the client's byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passing {
+    /// At a frame boundary.
+    Between,
+    /// This many bytes of a forwarded request still to come.
+    Forward(usize),
+    /// This many bytes of a request the gateway answers itself still to swallow.
+    Drop(usize),
+}
+
+/// Where the response direction stands within the broker's byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Between,
+    /// This many bytes of an answer streamed to the client still to come.
+    Forward(usize),
+    /// This many bytes of an answer nobody waits for still to swallow.
+    Drop(usize),
+    /// A whole answer of `len` bytes to hold, then rewrite.
+    Hold {
+        kind: Rewrite,
+        api_key: i16,
+        version: i16,
+        len: usize,
+    },
+    /// The held answer was handed out by [`Step::Rewrite`]; nothing more until it comes back
+    /// through [`Exchange::rewrite_held`].
+    Rewriting {
+        kind: Rewrite,
+        api_key: i16,
+        version: i16,
+    },
+}
+
+pub struct Exchange {
+    limits: Limits,
+    passing: Passing,
+    answer: Answer,
+    pending: VecDeque<Pending>,
+    /// Broker entries in `pending`.
+    owed_by_broker: usize,
+    /// The id the next forwarded request gets.
+    next_id: i32,
+    /// The id of the last answer the broker sent (initially one before the first id).
+    last_answered: i32,
+    /// No more requests will come (the client finished, or the gateway is shutting down).
+    requests_closed: bool,
+    client_seen: Instant,
+    broker_seen: Instant,
+    /// When the client last received a whole answer.
+    answered: Instant,
+}
+
+impl Exchange {
+    pub fn new(limits: Limits, now: Instant) -> Exchange {
+        Exchange {
+            limits,
+            passing: Passing::Between,
+            answer: Answer::Between,
+            pending: VecDeque::new(),
+            owed_by_broker: 0,
+            next_id: 0,
+            last_answered: -1,
+            requests_closed: false,
+            client_seen: now,
+            broker_seen: now,
+            answered: now,
+        }
+    }
+
+    // === the request direction ===
+
+    /// The next step for the client's bytes in `input`, which arrived at `arrived`. Request
+    /// heads are edited in place: the correlation id becomes the gateway's.
+    pub fn on_client(
+        &mut self,
+        input: &mut [u8],
+        arrived: Instant,
+        observer: &dyn Observer,
+    ) -> Result<Step, ExchangeError> {
+        if !input.is_empty() {
+            self.client_seen = self.client_seen.max(arrived);
+        }
+        match self.passing {
+            Passing::Forward(left) => {
+                let n = self.pass_request(left, input.len());
+                return Ok(if n == 0 {
+                    Step::Wait { need: 1 }
+                } else {
+                    Step::Forward(n)
+                });
+            }
+            Passing::Drop(left) => {
+                let n = left.min(input.len());
+                self.passing = match left - n {
+                    0 => Passing::Between,
+                    rest => Passing::Drop(rest),
+                };
+                return Ok(if n == 0 {
+                    Step::Wait { need: 1 }
+                } else {
+                    Step::Replace {
+                        consumed: n,
+                        with: Bytes::new(),
+                    }
+                });
+            }
+            Passing::Between => {}
+        }
+        let Some(head) = frame::peek_request(input, self.limits.max_frame).map_err(|source| {
+            ExchangeError::Frame {
+                side: Side::Client,
+                source,
+            }
+        })?
+        else {
+            return Ok(Step::Wait {
+                need: input.len() + 1,
+            });
+        };
+        match admit(&head)? {
+            Admit::Local(answer) => {
+                observer.request(head.api_key, head.frame_len);
+                self.pending.push_back(Pending::Local(answer));
+                self.passing = Passing::Drop(head.frame_len);
+                self.on_client(input, arrived, observer)
+            }
+            Admit::Forward(rewrite) => {
+                let answered = head.expects_response();
+                if answered && self.owed_by_broker >= self.limits.max_in_flight {
+                    return Ok(Step::Full);
+                }
+                observer.request(head.api_key, head.frame_len);
+                let id = self.next_id;
+                self.next_id = id.wrapping_add(1);
+                frame::set_request_correlation_id(input, id);
+                if answered {
+                    self.owed_by_broker += 1;
+                    self.pending.push_back(Pending::Broker {
+                        id,
+                        client_id: head.correlation_id,
+                        api_key: head.api_key,
+                        api_version: head.api_version,
+                        rewrite,
+                        sent: arrived,
+                    });
+                }
+                let n = self.pass_request(head.frame_len, input.len());
+                Ok(Step::Forward(n))
+            }
+        }
+    }
+
+    /// Counts `available` bytes against the `left` of the request being forwarded.
+    fn pass_request(&mut self, left: usize, available: usize) -> usize {
+        let n = left.min(available);
+        self.passing = match left - n {
+            0 => Passing::Between,
+            rest => Passing::Forward(rest),
+        };
+        n
+    }
+
+    /// Bytes of the request being forwarded that the pump may pass without showing them:
+    /// moved socket to socket, for one.
+    pub fn request_passthrough(&self) -> usize {
+        match self.passing {
+            Passing::Forward(left) => left,
+            _ => 0,
+        }
+    }
+
+    /// `n` bytes of [`Exchange::request_passthrough`] went by at `now`.
+    pub fn request_passed(&mut self, n: usize, now: Instant) {
+        if let Passing::Forward(left) = self.passing {
+            self.client_seen = now;
+            self.pass_request(left, n);
+        }
+    }
+
+    /// Whether the client's stream stands between two requests: only there may it end, or
+    /// the gateway stop reading, without leaving the broker half a request.
+    pub fn at_request_boundary(&self) -> bool {
+        self.passing == Passing::Between
+    }
+
+    /// No more requests will come; the answers still owed are delivered, then the exchange is
+    /// [`finished`](Exchange::finished).
+    pub fn close_requests(&mut self) {
+        self.requests_closed = true;
+    }
+
+    // === the response direction ===
+
+    /// The next step for the broker's bytes in `input`, which arrived at `arrived`. Answer
+    /// heads are edited in place: the correlation id goes back to the client's.
+    pub fn on_broker(
+        &mut self,
+        input: &mut [u8],
+        arrived: Instant,
+        observer: &dyn Observer,
+    ) -> Result<Step, ExchangeError> {
+        if !input.is_empty() {
+            self.broker_seen = self.broker_seen.max(arrived);
+        }
+        match self.answer {
+            Answer::Forward(left) => {
+                let n = self.pass_answer(left, input.len(), arrived);
+                return Ok(if n == 0 {
+                    Step::Wait { need: 1 }
+                } else {
+                    Step::Forward(n)
+                });
+            }
+            Answer::Drop(left) => {
+                let n = left.min(input.len());
+                self.answer = match left - n {
+                    0 => Answer::Between,
+                    rest => Answer::Drop(rest),
+                };
+                return Ok(if n == 0 {
+                    Step::Wait { need: 1 }
+                } else {
+                    Step::Replace {
+                        consumed: n,
+                        with: Bytes::new(),
+                    }
+                });
+            }
+            Answer::Hold {
+                kind,
+                api_key,
+                version,
+                len,
+            } => {
+                if input.len() < len {
+                    return Ok(Step::Wait { need: len });
+                }
+                self.answer = Answer::Rewriting {
+                    kind,
+                    api_key,
+                    version,
+                };
+                return Ok(Step::Rewrite { len });
+            }
+            Answer::Rewriting { .. } => return Err(ExchangeError::NotRewritten),
+            Answer::Between => {}
+        }
+        // An answer of the gateway's own goes out when its turn comes, before any broker bytes.
+        if let Some(Pending::Local(_)) = self.pending.front() {
+            if let Some(Pending::Local(answer)) = self.pending.pop_front() {
+                self.answered = arrived;
+                return Ok(Step::Replace {
+                    consumed: 0,
+                    with: answer,
+                });
+            }
+        }
+        let Some(head) = frame::peek_response(input, self.limits.max_frame).map_err(|source| {
+            ExchangeError::Frame {
+                side: Side::Broker,
+                source,
+            }
+        })?
+        else {
+            return Ok(Step::Wait {
+                need: input.len() + 1,
+            });
+        };
+        let got = head.correlation_id;
+        match self.pending.front() {
+            Some(Pending::Broker { id, .. }) if *id == got => {}
+            front => {
+                let bound = match front {
+                    Some(Pending::Broker { id, .. }) => *id,
+                    _ => self.next_id,
+                };
+                // Ids between the last answer and the next one due went to acks=0 requests.
+                let distance = |id: i32| id.wrapping_sub(self.last_answered) as u32;
+                if distance(got) != 0 && distance(got) < distance(bound) {
+                    self.last_answered = got;
+                    self.answer = Answer::Drop(head.frame_len);
+                    return self.on_broker(input, arrived, observer);
+                }
+                return Err(ExchangeError::Unattributed {
+                    got,
+                    due: match front {
+                        Some(Pending::Broker { id, api_key, .. }) => Some((*id, *api_key)),
+                        _ => None,
+                    },
+                });
+            }
+        }
+        let Some(Pending::Broker {
+            client_id,
+            api_key,
+            api_version,
+            rewrite,
+            sent,
+            ..
+        }) = self.pending.pop_front()
+        else {
+            return Err(ExchangeError::Unattributed { got, due: None });
+        };
+        self.owed_by_broker -= 1;
+        self.last_answered = got;
+        frame::set_response_correlation_id(input, client_id);
+        observer.response(
+            api_key,
+            head.frame_len,
+            arrived.saturating_duration_since(sent),
+        );
+        self.answer = match rewrite {
+            Some(kind) => {
+                if head.frame_len > self.limits.max_held {
+                    return Err(ExchangeError::HeldTooLarge {
+                        api_key,
+                        size: head.frame_len,
+                        max: self.limits.max_held,
+                    });
+                }
+                Answer::Hold {
+                    kind,
+                    api_key,
+                    version: api_version,
+                    len: head.frame_len,
+                }
+            }
+            None => Answer::Forward(head.frame_len),
+        };
+        self.on_broker(input, arrived, observer)
+    }
+
+    /// Counts `available` bytes against the `left` of the answer being streamed.
+    fn pass_answer(&mut self, left: usize, available: usize, now: Instant) -> usize {
+        let n = left.min(available);
+        self.answer = match left - n {
+            0 => {
+                self.answered = now;
+                Answer::Between
+            }
+            rest => Answer::Forward(rest),
+        };
+        n
+    }
+
+    /// Rewrites the answer [`Step::Rewrite`] handed out (the whole frame, size prefix
+    /// included), received at `now`, and gives what goes to the client instead.
+    pub fn rewrite_held(
+        &mut self,
+        frame: Bytes,
+        now: Instant,
+        book: &dyn AddressBook,
+        observer: &dyn Observer,
+    ) -> Result<Bytes, ExchangeError> {
+        let Answer::Rewriting {
+            kind,
+            api_key,
+            version,
+        } = self.answer
+        else {
+            return Err(ExchangeError::NotRewritten);
+        };
+        self.answer = Answer::Between;
+        let rewritten = rewrite::response(kind, version, frame, book);
+        observer.rewrite(api_key, rewritten.is_ok());
+        self.answered = now;
+        Ok(rewritten?)
+    }
+
+    /// Bytes of the answer being streamed that the pump may pass without showing them.
+    pub fn response_passthrough(&self) -> usize {
+        match self.answer {
+            Answer::Forward(left) => left,
+            _ => 0,
+        }
+    }
+
+    /// `n` bytes of [`Exchange::response_passthrough`] went by at `now`.
+    pub fn response_passed(&mut self, n: usize, now: Instant) {
+        if let Answer::Forward(left) = self.answer {
+            self.broker_seen = now;
+            self.pass_answer(left, n, now);
+        }
+    }
+
+    /// Requests are closed and every answer owed has gone out: the session may end.
+    pub fn finished(&self) -> bool {
+        self.requests_closed && self.pending.is_empty() && self.answer == Answer::Between
+    }
+
+    /// Whether the broker owes an answer, or is in the middle of one.
+    pub fn broker_owes(&self) -> bool {
+        self.owed_by_broker > 0 || self.answer != Answer::Between
+    }
+
+    /// Whether an answer of the gateway's own is waiting to go out.
+    pub fn local_answer_due(&self) -> bool {
+        self.answer == Answer::Between && matches!(self.pending.front(), Some(Pending::Local(_)))
+    }
+
+    // === idleness ===
+
+    /// The client sent nothing for a while: is that idleness, and if not, how much longer
+    /// may it stay silent?
+    pub fn client_silence(&self, now: Instant, limit: Duration) -> Result<Duration, Idle> {
+        let (since, when) = if self.passing != Passing::Between {
+            (self.client_seen, "in the middle of a request")
+        } else if !self.pending.is_empty() || self.answer != Answer::Between {
+            // Waiting for an answer is not idleness; the broker's silence is judged instead.
+            return Ok(limit);
+        } else {
+            (self.client_seen.max(self.answered), "between requests")
+        };
+        left_of(since, now, limit).ok_or(Idle {
+            side: Side::Client,
+            when,
+        })
+    }
+
+    /// The broker sent nothing for a while: idleness only with an answer due.
+    pub fn broker_silence(&self, now: Instant, limit: Duration) -> Result<Duration, Idle> {
+        let oldest = self.pending.iter().find_map(|p| match p {
+            Pending::Broker { sent, .. } => Some(*sent),
+            Pending::Local(_) => None,
+        });
+        let since = match (self.answer, oldest) {
+            (Answer::Between, None) => return Ok(limit),
+            (Answer::Between, Some(sent)) => self.broker_seen.max(sent),
+            _ => self.broker_seen,
+        };
+        left_of(since, now, limit).ok_or(Idle {
+            side: Side::Broker,
+            when: "with a response due",
+        })
+    }
+}
+
+/// What is left of `limit` measured from `since`; `None` when it has run out.
+fn left_of(since: Instant, now: Instant, limit: Duration) -> Option<Duration> {
+    limit
+        .checked_sub(now.saturating_duration_since(since))
+        .filter(|left| !left.is_zero())
+}
+
+/// How a request is handled, decided from its head alone.
+enum Admit {
+    /// Forward it; its answer needs this rewrite, if any.
+    Forward(Option<Rewrite>),
+    /// Swallow it; this is the gateway's answer.
+    Local(Bytes),
+}
+
+fn admit(head: &RequestHead) -> Result<Admit, ExchangeError> {
+    let rewrite = Rewrite::for_api(head.api_key);
+    if head.api_key == ApiKey::SaslHandshake as i16 && head.api_version == 0 {
+        return Err(ExchangeError::SaslHandshakeV0);
+    }
+    if !api_versions::limit(head.api_key).allows(head.api_version) {
+        if rewrite == Some(Rewrite::ApiVersions) && head.api_version > 0 {
+            // As a broker does: answer in the v0 layout so the client can retry lower.
+            let ours = ApiVersionsResponse::VERSIONS.max;
+            return Ok(Admit::Local(api_versions::unsupported_version(
+                head.correlation_id,
+                ours,
+            )));
+        }
+        return Err(ExchangeError::NotOffered {
+            api_key: head.api_key,
+            api_version: head.api_version,
+        });
+    }
+    Ok(Admit::Forward(rewrite))
+}

@@ -1,0 +1,95 @@
+//! Property tests over whole conversations through the exchange state machine: random
+//! pipelines of requests with repeated correlation ids, acks=0 answered or not, half-closes,
+//! rewritten answers between streamed ones, and every byte boundary a cut can fall on. The
+//! promises checked are listed in `support/conversation.rs`.
+
+mod support;
+
+use proptest::prelude::*;
+use support::conversation::{self, Request, Script};
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        3 => (0i16..=12).prop_map(|version| Request::Metadata { version }),
+        3 => (prop_oneof![Just(0i16), Just(1), Just(-1)], "[a-z]{1,12}")
+            .prop_map(|(acks, topic)| Request::Produce { acks, topic }),
+        1 => prop_oneof![Just(0i16), Just(3), Just(9)]
+            .prop_map(|version| Request::ApiVersions { version }),
+        2 => prop_oneof![0usize..64, 30_000usize..70_000]
+            .prop_map(|record_bytes| Request::Fetch { record_bytes }),
+        1 => Just(Request::Unknown),
+    ]
+}
+
+fn script() -> impl Strategy<Value = Script> {
+    (
+        // Correlation ids from a small range: clients that reuse them are the hostile case.
+        prop::collection::vec((request(), 0i32..4), 1..24),
+        prop::collection::vec(prop_oneof![1usize..4, 1usize..200, 1usize..70_000], 1..6),
+        prop::collection::vec(prop_oneof![1usize..4, 1usize..200, 1usize..70_000], 1..6),
+        prop::collection::vec(any::<bool>(), 1..8),
+        any::<bool>(),
+        any::<bool>(),
+        1usize..6,
+    )
+        .prop_map(
+            |(requests, client_cuts, broker_cuts, turns, answers, half_close, in_flight)| Script {
+                requests,
+                client_cuts,
+                broker_cuts,
+                turns,
+                broker_answers_acks0: answers,
+                half_close,
+                max_in_flight: in_flight,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn every_conversation_keeps_every_promise(script in script()) {
+        let outcome = conversation::run(&script);
+        prop_assert!(outcome.error.is_none(), "stopped: {:?}", outcome.error);
+    }
+}
+
+/// Cuts at every single byte, both ways, for one conversation of every kind of request.
+#[test]
+fn a_conversation_cut_at_every_byte() {
+    let requests = vec![
+        (Request::ApiVersions { version: 3 }, 1),
+        (Request::ApiVersions { version: 9 }, 1),
+        (Request::Metadata { version: 12 }, 1),
+        (
+            Request::Produce {
+                acks: 0,
+                topic: "a".into(),
+            },
+            1,
+        ),
+        (Request::Fetch { record_bytes: 300 }, 1),
+        (Request::Metadata { version: 1 }, 2),
+        (
+            Request::Produce {
+                acks: -1,
+                topic: "b".into(),
+            },
+            2,
+        ),
+        (Request::Unknown, 2),
+    ];
+    for answers in [false, true] {
+        let outcome = conversation::run(&Script {
+            requests: requests.clone(),
+            client_cuts: vec![1],
+            broker_cuts: vec![1],
+            turns: vec![true, false],
+            broker_answers_acks0: answers,
+            half_close: true,
+            max_in_flight: 2,
+        });
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    }
+}
