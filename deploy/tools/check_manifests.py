@@ -19,7 +19,7 @@ rendered by helm template). Checked:
    container ports are the ones it listens on (bootstrap = gateway.listen's
    port, admin = admin.listen's port, broker-N / b-N = the port node N gets by
    the gateway's own rule: brokers.ports, then brokers.ranges, then port_base +
-   N); every Service port equals the port clients are told (and so does its
+   N up to port_base_max_node_id); every Service port equals the port clients are told (and so does its
    nodePort, when set); SNI mode has no broker ports; the probes are /readyz
    and /livez on the admin port; and a NetworkPolicy that selects the pods lets
    every Service port in from anywhere.
@@ -149,6 +149,7 @@ class Plan:
         self.sni = "sni" in config
         brokers = config.get("brokers") or {}
         self.port_base = int(brokers.get("port_base", 19000))
+        self.port_base_max_node_id = int(brokers.get("port_base_max_node_id", 9999))
         self.ranges = list(brokers.get("ranges") or [])
         self.ports = {int(k): int(v) for k, v in (brokers.get("ports") or {}).items()}
 
@@ -159,8 +160,10 @@ class Plan:
             if r["first_node_id"] <= node_id <= r["last_node_id"]:
                 port = r["first_port"] + node_id - r["first_node_id"]
                 return port if port <= 65535 else None
+        if not 0 <= node_id <= self.port_base_max_node_id:
+            return None
         port = self.port_base + node_id
-        return port if 0 <= node_id and port <= 65535 else None
+        return port if port <= 65535 else None
 
 
 def kafka_edge_config(spec: dict, container: dict, configmaps: dict) -> tuple[str, dict] | None:
@@ -399,6 +402,8 @@ def check_container_ports(c: Checker, where: str, container: dict, plan: Plan) -
         node = int(m.group(1))
         if plan.sni:
             c.fail(where, f"container port {name}: SNI mode serves every broker on the bootstrap port")
+        elif plan.broker_port(node) is None:
+            c.fail(where, f"container port {name}: no rule of the configuration gives node {node} a port")
         elif plan.broker_port(node) != number:
             c.fail(where, f"container port {name} is {number}, but the gateway serves node {node} at {plan.broker_port(node)}")
     for probe_name, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
@@ -518,6 +523,9 @@ def self_test(paths: list[str]) -> int:
             lambda d: lb_ports(d)[2].update(port=29001), "clients are told 19001"),
         "port base changed, ports not": (
             lambda d: set_config(d, "port_base = 19000", "port_base = 30000"), "serves node 0 at 30000"),
+        "node ids above port_base_max_node_id": (
+            lambda d: set_config(d, "port_base = 19000", "port_base = 19000\n    port_base_max_node_id = 1"),
+            "no rule of the configuration gives node 2 a port"),
         "admin port moved": (
             lambda d: set_config(d, '0.0.0.0:9191', '0.0.0.0:9200'), "admin.listen's port 9200"),
         "configuration not TOML": (
