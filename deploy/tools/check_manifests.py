@@ -19,7 +19,7 @@ rendered by helm template). Checked:
    container ports are the ones it listens on (bootstrap = gateway.listen's
    port, admin = admin.listen's port, broker-N / b-N = the port node N gets by
    the gateway's own rule: brokers.ports, then brokers.ranges, then port_base +
-   N); every Service port equals the port clients are told (and so does its
+   N up to port_base_max_node_id); every Service port equals the port clients are told (and so does its
    nodePort, when set); SNI mode has no broker ports; the probes are /readyz
    and /livez on the admin port; and a NetworkPolicy that selects the pods lets
    every Service port in from anywhere.
@@ -28,15 +28,24 @@ rendered by helm template). Checked:
 5. Where the configuration takes the gateway's SASL password from an
    environment variable (upstream.sasl.password_env), the container declares
    that variable, from a Secret (secretKeyRef), never as a literal value.
+6. Monitoring (the chart's monitoring.*): a ServiceMonitor selects a Service
+   in the files and scrapes /metrics on its admin port; a PrometheusRule's
+   spec is exactly the chart's files/kafka-edge-alerts.yaml, and a dashboard
+   ConfigMap's kafka-edge.json exactly files/kafka-edge-dashboard.json (what
+   tests/ops.rs checks against a running gateway).
 
 With --toml-out DIR, each kafka-edge configuration is also written to DIR (one
 file per ConfigMap) so that the binary itself can be asked to accept it.
+--self-test breaks the raw gateway manifests in known ways, and
+--self-test-monitoring a chart rendered with the monitoring objects on; each
+break must be reported.
 Exits 1 and names every problem when a check fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tomllib
@@ -47,6 +56,10 @@ import yaml
 PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 BROKER_PORT_NAME = re.compile(r"^(?:broker|b)-(\d+)$")
 CONFIG_KEY = "kafka-edge.toml"
+DASHBOARD_KEY = "kafka-edge.json"
+CHART_FILES = Path(__file__).resolve().parent.parent / "helm" / "kafka-edge" / "files"
+ALERTS = CHART_FILES / "kafka-edge-alerts.yaml"
+DASHBOARD = CHART_FILES / "kafka-edge-dashboard.json"
 CONFIG_PATH = "/etc/kafka-edge/kafka-edge.toml"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
@@ -136,6 +149,7 @@ class Plan:
         self.sni = "sni" in config
         brokers = config.get("brokers") or {}
         self.port_base = int(brokers.get("port_base", 19000))
+        self.port_base_max_node_id = int(brokers.get("port_base_max_node_id", 9999))
         self.ranges = list(brokers.get("ranges") or [])
         self.ports = {int(k): int(v) for k, v in (brokers.get("ports") or {}).items()}
 
@@ -146,8 +160,10 @@ class Plan:
             if r["first_node_id"] <= node_id <= r["last_node_id"]:
                 port = r["first_port"] + node_id - r["first_node_id"]
                 return port if port <= 65535 else None
+        if not 0 <= node_id <= self.port_base_max_node_id:
+            return None
         port = self.port_base + node_id
-        return port if 0 <= node_id and port <= 65535 else None
+        return port if port <= 65535 else None
 
 
 def kafka_edge_config(spec: dict, container: dict, configmaps: dict) -> tuple[str, dict] | None:
@@ -276,7 +292,55 @@ def check(documents: list[tuple[str, dict]], toml_out: Path | None = None) -> Ch
             if plan is not None and svc.get("type", "ClusterIP") in ("LoadBalancer", "NodePort", "ClusterIP"):
                 check_service_plan(c, where, svc, plan, container_ports)
                 check_policy(c, where, svc, workload, policies)
+    check_monitoring(c, documents)
     return c
+
+
+def check_monitoring(c: Checker, documents: list[tuple[str, dict]]) -> None:
+    services = [(p, o) for p, o in documents if o["kind"] == "Service"]
+    for path, obj in documents:
+        where = ident(path, obj)
+        spec = obj.get("spec") or {}
+        before = len(c.problems)
+        if obj["kind"] == "ServiceMonitor":
+            selector = (spec.get("selector") or {}).get("matchLabels")
+            selected = [
+                s for _, s in services
+                if namespace_of(s) == namespace_of(obj)
+                and selects(selector, (s.get("metadata") or {}).get("labels") or {})
+            ]
+            if not selected:
+                c.fail(where, f"selector {selector} matches no Service in these files")
+                continue
+            endpoints = spec.get("endpoints") or []
+            if not endpoints:
+                c.fail(where, "no endpoints")
+            for endpoint in endpoints:
+                port = endpoint.get("port")
+                if not any(p.get("name") == port for s in selected for p in (s.get("spec") or {}).get("ports") or []):
+                    c.fail(where, f"endpoint port {port!r} is no port of the Services it selects")
+                elif port != "admin":
+                    c.fail(where, f"endpoint port {port!r} is not the admin port")
+                if endpoint.get("path", "/metrics") != "/metrics":
+                    c.fail(where, f"endpoint path {endpoint.get('path')!r} is not /metrics")
+            if len(c.problems) == before:
+                c.checked.append(f"{where}: scrapes /metrics on the admin port of {len(selected)} Service(s)")
+        elif obj["kind"] == "PrometheusRule":
+            if spec != yaml.safe_load(ALERTS.read_text()):
+                c.fail(where, f"spec is not {ALERTS.name}")
+            else:
+                rules = sum(len(g.get("rules") or []) for g in spec.get("groups") or [])
+                c.checked.append(f"{where}: the {rules} rules of {ALERTS.name}")
+        elif obj["kind"] == "ConfigMap" and DASHBOARD_KEY in (obj.get("data") or {}):
+            try:
+                dashboard = json.loads(obj["data"][DASHBOARD_KEY])
+            except ValueError as e:
+                c.fail(where, f"{DASHBOARD_KEY} is not JSON: {e}")
+                continue
+            if dashboard != json.loads(DASHBOARD.read_text()):
+                c.fail(where, f"{DASHBOARD_KEY} is not {DASHBOARD.name}")
+            else:
+                c.checked.append(f"{where}: the dashboard of {DASHBOARD.name}")
 
 
 def check_security(c: Checker, where: str, spec: dict, container: dict) -> None:
@@ -338,6 +402,8 @@ def check_container_ports(c: Checker, where: str, container: dict, plan: Plan) -
         node = int(m.group(1))
         if plan.sni:
             c.fail(where, f"container port {name}: SNI mode serves every broker on the bootstrap port")
+        elif plan.broker_port(node) is None:
+            c.fail(where, f"container port {name}: no rule of the configuration gives node {node} a port")
         elif plan.broker_port(node) != number:
             c.fail(where, f"container port {name} is {number}, but the gateway serves node {node} at {plan.broker_port(node)}")
     for probe_name, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
@@ -457,6 +523,9 @@ def self_test(paths: list[str]) -> int:
             lambda d: lb_ports(d)[2].update(port=29001), "clients are told 19001"),
         "port base changed, ports not": (
             lambda d: set_config(d, "port_base = 19000", "port_base = 30000"), "serves node 0 at 30000"),
+        "node ids above port_base_max_node_id": (
+            lambda d: set_config(d, "port_base = 19000", "port_base = 19000\n    port_base_max_node_id = 1"),
+            "no rule of the configuration gives node 2 a port"),
         "admin port moved": (
             lambda d: set_config(d, '0.0.0.0:9191', '0.0.0.0:9200'), "admin.listen's port 9200"),
         "configuration not TOML": (
@@ -478,6 +547,51 @@ def self_test(paths: list[str]) -> int:
         "readiness probe on /livez": (
             lambda d: container(d)["readinessProbe"]["httpGet"].update(path="/livez"), "readinessProbe"),
     }
+    return run_breaks(paths, breaks)
+
+
+def self_test_monitoring(paths: list[str]) -> int:
+    """Break a chart rendered with the monitoring objects on; each break must be reported."""
+
+    def find(docs, kind, key=None):
+        for _, obj in docs:
+            if obj["kind"] == kind and (key is None or key in (obj.get("data") or {})):
+                return obj
+        raise SystemExit(f"self-test: no {kind} in {paths}")
+
+    def endpoint(docs):
+        return find(docs, "ServiceMonitor")["spec"]["endpoints"][0]
+
+    def rule(docs):
+        return find(docs, "PrometheusRule")["spec"]["groups"][0]["rules"][0]
+
+    def dashboard(docs, edit):
+        cm = find(docs, "ConfigMap", DASHBOARD_KEY)
+        cm["data"][DASHBOARD_KEY] = edit(cm["data"][DASHBOARD_KEY])
+
+    breaks = {
+        "ServiceMonitor on a port no Service has": (
+            lambda d: endpoint(d).update(port="metrics"), "is no port of the Services"),
+        "ServiceMonitor on the bootstrap port": (
+            lambda d: endpoint(d).update(port="bootstrap"), "is not the admin port"),
+        "ServiceMonitor on another path": (
+            lambda d: endpoint(d).update(path="/stats"), "is not /metrics"),
+        "ServiceMonitor selecting nothing": (
+            lambda d: find(d, "ServiceMonitor")["spec"]["selector"].update(matchLabels={"app": "x"}),
+            "matches no Service"),
+        "PrometheusRule edited": (
+            lambda d: rule(d).update(expr="vector(1)"), "spec is not"),
+        "dashboard edited": (
+            lambda d: dashboard(d, lambda j: j.replace("kafka_edge_ready", "kafka_edge_up")), "is not kafka-edge-dashboard"),
+        "dashboard not JSON": (
+            lambda d: dashboard(d, lambda j: j[:-2]), "is not JSON"),
+    }
+    return run_breaks(paths, breaks)
+
+
+def run_breaks(paths: list[str], breaks: dict) -> int:
+    import copy
+
     good = load_documents(paths)
     baseline = check(copy.deepcopy(good))
     failures = 0
@@ -500,9 +614,13 @@ def main() -> int:
     parser.add_argument("--toml-out", type=Path)
     parser.add_argument("--self-test", action="store_true",
                         help="break FILES (the raw gateway manifests) in known ways and check each is caught")
+    parser.add_argument("--self-test-monitoring", action="store_true",
+                        help="break FILES (a chart rendered with monitoring on) in known ways and check each is caught")
     args = parser.parse_args()
     if args.self_test:
         return self_test(args.files)
+    if args.self_test_monitoring:
+        return self_test_monitoring(args.files)
     result = check(load_documents(args.files), args.toml_out)
     for line in result.checked:
         print(f"  ok   {line}")

@@ -163,9 +163,9 @@ pub async fn serve(
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {
-            None => (route, counted(client, route, &gw).await),
+            None => (route, counted(client, peer, route, &gw).await),
             Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
-                Ok((stream, route)) => (route, counted(stream, route, &gw).await),
+                Ok((stream, route)) => (route, counted(stream, peer, route, &gw).await),
                 Err(e) => (route, Err(SessionError::Tls(e))),
             },
         };
@@ -229,10 +229,17 @@ fn log_mistake(
     );
 }
 
-/// [`run`], counted in the connection metrics by route and by the side that ended it.
-async fn counted<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError> {
+/// [`run`], counted in the connection metrics by route and by the side that ended it, and
+/// listed in `/connections` while it runs.
+async fn counted<C: Connection>(
+    client: C,
+    peer: SocketAddr,
+    route: Route,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
     gw.metrics.connection_opened(route);
-    let ended = run(client, route, gw).await;
+    let counters = gw.metrics.open_connection(peer, route);
+    let ended = run(client, route, &counters, gw).await;
     let side = ended
         .as_ref()
         .err()
@@ -241,12 +248,17 @@ async fn counted<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result
     ended
 }
 
-async fn run<C: Connection>(client: C, route: Route, gw: &Gateway) -> Result<(), SessionError> {
+async fn run<C: Connection>(
+    client: C,
+    route: Route,
+    counters: &RouteCounters,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
     let (broker, broker_addr) = upstream::dial(route, gw)
         .await
         .inspect_err(|_| gw.metrics.connect_failure())?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
-    relay(client, broker, route, gw).await
+    pumps(client, broker, counters, gw).await
 }
 
 /// What the two pumps of a session share: the exchange, and a way for each to wake the other
@@ -295,10 +307,18 @@ pub async fn relay<C: Connection, B: Connection>(
     route: Route,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let counters = gw.metrics.route_counters(route);
+    pumps(client, broker, &gw.metrics.route_counters(route), gw).await
+}
+
+async fn pumps<C: Connection, B: Connection>(
+    client: C,
+    broker: B,
+    counters: &RouteCounters,
+    gw: &Gateway,
+) -> Result<(), SessionError> {
     let counting = Counting {
         metrics: &gw.metrics,
-        counters: &counters,
+        counters,
     };
     let config = gw.config();
     let limits = Limits {

@@ -56,7 +56,8 @@ KAFKA_EDGE_UPSTREAM_SASL_PASSWORD
 {{/*
 The broker ports, as a JSON list of {"id", "port", "name"}, in the order of
 brokers.nodeIds. A node id's port follows the gateway's own rule: an explicit
-brokers.ports entry, else the range that holds it, else portBase + id. Names
+brokers.ports entry, else the range that holds it, else portBase + id up to
+portBaseMaxNodeId. Names
 are broker-<id>, or b-<id> where that would pass the 15 characters a port name
 may have. Empty in SNI mode. Fails on a port outside 1-65535, a port used
 twice, or one that collides with the bootstrap or admin port.
@@ -74,7 +75,10 @@ twice, or one that collides with the bootstrap or admin port.
 {{- if lt $id 0 -}}
 {{- fail (printf "brokers.nodeIds: %d is not a node id" $id) -}}
 {{- end -}}
-{{- $port := add (int64 $b.portBase) $id -}}
+{{- $port := -1 -}}
+{{- if le $id (int64 $b.portBaseMaxNodeId) -}}
+{{- $port = add (int64 $b.portBase) $id -}}
+{{- end -}}
 {{- range $r := $b.ranges -}}
 {{- if and (ge $id (int64 $r.firstNodeId)) (le $id (int64 $r.lastNodeId)) -}}
 {{- $port = add (int64 $r.firstPort) (sub $id (int64 $r.firstNodeId)) -}}
@@ -82,6 +86,9 @@ twice, or one that collides with the bootstrap or admin port.
 {{- end -}}
 {{- if hasKey ($b.ports | default dict) (toString $id) -}}
 {{- $port = int64 (get $b.ports (toString $id)) -}}
+{{- end -}}
+{{- if lt $port 0 -}}
+{{- fail (printf "brokers: node %d is above brokers.portBaseMaxNodeId (%d) and in no range: add a range or an explicit port" $id (int64 $b.portBaseMaxNodeId)) -}}
 {{- end -}}
 {{- if or (lt $port 1) (gt $port 65535) -}}
 {{- fail (printf "brokers: node %d maps to port %d, outside 1-65535 (add a range or an explicit port)" $id $port) -}}
@@ -164,6 +171,7 @@ password_env = {{ include "kafka-edge.saslPasswordEnv" . | toJson }}
 
 [brokers]
 port_base = {{ int64 $v.brokers.portBase }}
+port_base_max_node_id = {{ int64 $v.brokers.portBaseMaxNodeId }}
 {{- with $v.brokers.ranges }}
 ranges = [
 {{- range . }}
