@@ -11,6 +11,8 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use crate::edge::sniff::peek_until;
+
 /// Whether client listeners expect a PROXY protocol header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,19 +49,11 @@ pub async fn read_header(
     if mode == Mode::Off {
         return Ok(None);
     }
-    let mut peeked = [0u8; 16];
     // Peek until the bytes there tell a header from a frame. A balancer sends its header in
     // one segment, so this rarely waits; the caller bounds it with a timeout.
-    let kind = loop {
-        let n = stream.peek(&mut peeked).await?;
-        if n == 0 {
-            break Kind::NotAHeader;
-        }
-        if let Some(kind) = classify(&peeked[..n]) {
-            break kind;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    };
+    let kind = peek_until(stream, classify)
+        .await?
+        .unwrap_or(Kind::NotAHeader);
     match kind {
         Kind::V1 => read_v1(stream).await,
         Kind::V2 => read_v2(stream).await,

@@ -182,33 +182,50 @@ pub async fn first_bytes(
     limit: Duration,
 ) -> Result<Heard, Mistake> {
     let mut seen = 0;
-    let look = async {
-        let mut first = [0u8; SNIFF_BYTES];
-        loop {
-            let n = match stream.peek(&mut first).await {
-                Ok(n) if n > 0 => n,
-                _ => return Sniff::Fine,
-            };
-            match judge(&first[..n]) {
-                Sniff::NeedMore if n < SNIFF_BYTES => {
-                    if n == seen {
-                        // Peeking again returns the same bytes at once until more arrive; only
-                        // clients that are already wrong come here, byte by byte.
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    seen = n;
-                }
-                Sniff::NeedMore => return Sniff::Fine,
-                verdict => return verdict,
-            }
+    let look = peek_until(stream, |first| {
+        seen = first.len();
+        match judge(first) {
+            Sniff::NeedMore if first.len() < SNIFF_BYTES => None,
+            Sniff::NeedMore => Some(Sniff::Fine),
+            verdict => Some(verdict),
         }
-    };
+    });
     match tokio::time::timeout(limit, look).await {
-        Ok(Sniff::Mistake(mistake)) => Err(mistake),
+        Ok(Ok(Some(Sniff::Mistake(mistake)))) => Err(mistake),
+        // Closed or failed before a byte: nothing to judge; the session finds out.
         Ok(_) => Ok(Heard::Fine),
         // Some bytes, undecided: the session judges them as they are.
         Err(_) if seen > 0 => Ok(Heard::Fine),
         Err(_) => Ok(Heard::Nothing),
+    }
+}
+
+/// Peeks at the first bytes of a connection (up to [`SNIFF_BYTES`]) until `decide` makes
+/// something of them; `None` when the connection closed first. Peeking again returns the same
+/// bytes at once until more arrive, so while the bytes there are undecided it backs off,
+/// from a millisecond up to a quarter of a second: a client that sends one byte and stops
+/// costs a few dozen wake-ups, not thousands. Senders in good faith send their first bytes
+/// in one segment and never wait here.
+pub async fn peek_until<T>(
+    stream: &TcpStream,
+    mut decide: impl FnMut(&[u8]) -> Option<T>,
+) -> std::io::Result<Option<T>> {
+    let mut first = [0u8; SNIFF_BYTES];
+    let mut seen = 0;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(decided) = decide(&first[..n]) {
+            return Ok(Some(decided));
+        }
+        if n == seen {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+        seen = n;
     }
 }
 
