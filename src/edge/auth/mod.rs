@@ -15,6 +15,7 @@
 pub mod credentials;
 pub mod jwt;
 pub mod keys;
+pub mod mtls;
 pub mod oauthbearer;
 pub mod plain;
 pub mod sasl;
