@@ -12,12 +12,14 @@
 //! - Around them: [`config`] (the configuration sections and their validation), [`audit`]
 //!   (one JSON line per login and per denial) and [`cli`] (`kafka-edge credentials add`).
 
+pub mod apis;
 pub mod credentials;
 pub mod jwt;
 pub mod keys;
 pub mod mtls;
 pub mod oauthbearer;
 pub mod plain;
+pub mod policy;
 pub mod sasl;
 pub mod scram_server;
 pub mod watch;
