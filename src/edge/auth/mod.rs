@@ -13,6 +13,7 @@
 //!   (one JSON line per login and per denial) and [`cli`] (`kafka-edge credentials add`).
 
 pub mod apis;
+pub mod audit;
 pub mod credentials;
 pub mod jwt;
 pub mod keys;
