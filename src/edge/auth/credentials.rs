@@ -496,6 +496,33 @@ mod tests {
         assert_eq!(alice.server_key, keys.server_key);
     }
 
+    /// What Kafka 4.4's own ScramFormatter derives for the same password, salt and count
+    /// (ScramCredentialUtils.credentialToString, run with kafka-clients-4.4.0.jar): a file
+    /// made here holds the keys a broker would store.
+    #[test]
+    fn keys_match_kafka_brokers_own() {
+        let salt = b"kafka-edge-salt-0123";
+        for (hash, stored, server) in [
+            (
+                Hash::Sha256,
+                "D51gBWNG1w/En8V6NLsVraWxEof6jWlonTaWtO+Dp7Y=",
+                "eNsNq7gngdfuLSF0+xJuslv6jQr5fC/i/28kshSRAQI=",
+            ),
+            (
+                Hash::Sha512,
+                "tQNaaClhboNfH9RmhWYhpHJtFOYIKS+FhVJf5EQTQ40XR56g1XybPFNN1nynoM9FtXkdl+uvsjvRNo30nNqpLQ==",
+                "im6rTGfW9+5ticQJpz7NwBYv0RiisJj2Qd6K/eD49wx0fBCiiMo1dmX1ooKP+YqXdETqKEr3ecGZd+LN0zP5yw==",
+            ),
+        ] {
+            let text = with_password(None, "alice", hash, b"pencil", 4096, salt).unwrap();
+            let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let entry = &file["users"]["alice"][Mechanism::Scram(hash).name()];
+            assert_eq!(entry["salt"], "a2Fma2EtZWRnZS1zYWx0LTAxMjM=");
+            assert_eq!(entry["stored_key"], stored);
+            assert_eq!(entry["server_key"], server);
+        }
+    }
+
     #[test]
     fn plain_passwords_check_against_the_scram_credential() {
         let text = file_with(&[
