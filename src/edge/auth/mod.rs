@@ -14,6 +14,8 @@
 
 pub mod apis;
 pub mod audit;
+pub mod cli;
+pub mod config;
 pub mod credentials;
 pub mod jwt;
 pub mod keys;
