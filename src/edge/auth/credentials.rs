@@ -447,7 +447,7 @@ fn printable(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SALT: &[u8] = b"0123456789abcdefghij";
@@ -457,18 +457,17 @@ mod tests {
     }
 
     fn file_with(users: &[(&str, Hash, &str)]) -> String {
+        file_salted(users, SALT)
+    }
+
+    /// A credential file of `(user, hash, password)`, every credential with `salt` and 4096
+    /// iterations.
+    pub(crate) fn file_salted(users: &[(&str, Hash, &str)], salt: &[u8]) -> String {
         let mut text: Option<String> = None;
         for (user, hash, password) in users {
+            let existing = text.as_deref().map(str::as_bytes);
             text = Some(
-                with_password(
-                    text.as_deref().map(str::as_bytes),
-                    user,
-                    *hash,
-                    password.as_bytes(),
-                    4096,
-                    SALT,
-                )
-                .unwrap(),
+                with_password(existing, user, *hash, password.as_bytes(), 4096, salt).unwrap(),
             );
         }
         text.unwrap()

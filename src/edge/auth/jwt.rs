@@ -275,7 +275,7 @@ fn time(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use serde_json::json;
@@ -284,9 +284,10 @@ mod tests {
     use crate::edge::auth::keys::tests::{pyjwt, pyjwt_jwks};
 
     /// 2026-01-01T00:30:00Z, inside the PyJWT vectors' hour.
-    const NOW_MS: u64 = 1_767_227_400_000;
+    pub(crate) const NOW_MS: u64 = 1_767_227_400_000;
 
-    fn settings() -> JwtSettings {
+    /// What the PyJWT vectors' claims satisfy.
+    pub(crate) fn settings() -> JwtSettings {
         JwtSettings {
             issuer: Some("https://idp.example.com".into()),
             audiences: vec!["kafka-edge".into()],

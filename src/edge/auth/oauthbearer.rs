@@ -172,20 +172,9 @@ impl OAuthBearerServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edge::auth::jwt::JwtSettings;
+    use crate::edge::auth::jwt::tests::{settings, NOW_MS};
     use crate::edge::auth::keys::tests::{pyjwt, pyjwt_jwks};
     use crate::edge::auth::keys::KeySet;
-
-    const NOW_MS: u64 = 1_767_227_400_000;
-
-    fn settings() -> JwtSettings {
-        JwtSettings {
-            issuer: Some("https://idp.example.com".into()),
-            audiences: vec!["kafka-edge".into()],
-            clock_skew_s: 30,
-            principal_claim: "sub".into(),
-        }
-    }
 
     fn token() -> String {
         pyjwt()["tokens"]["RS256"].as_str().unwrap().to_owned()

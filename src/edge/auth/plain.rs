@@ -86,18 +86,11 @@ pub fn authenticate(message: &[u8], credentials: &Credentials) -> Result<Step, R
 mod tests {
     use super::*;
     use crate::cluster::scram::Hash;
-    use crate::edge::auth::credentials::{with_password, DecoySecret};
+    use crate::edge::auth::credentials::tests::file_salted;
+    use crate::edge::auth::credentials::DecoySecret;
 
     fn credentials() -> Credentials {
-        let text = with_password(
-            None,
-            "alice",
-            Hash::Sha512,
-            b"pencil",
-            4096,
-            b"0123456789abcdef",
-        )
-        .unwrap();
+        let text = file_salted(&[("alice", Hash::Sha512, "pencil")], b"0123456789abcdef");
         Credentials::parse(text.as_bytes(), DecoySecret::fixed([1; 32])).unwrap()
     }
 

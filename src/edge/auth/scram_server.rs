@@ -278,7 +278,8 @@ mod tests {
 
     use super::*;
     use crate::cluster::scram::ClientFirst as Client;
-    use crate::edge::auth::credentials::{with_password, DecoySecret};
+    use crate::edge::auth::credentials::tests::file_salted;
+    use crate::edge::auth::credentials::DecoySecret;
 
     /// RFC 7677, section 3.
     const CLIENT_FIRST_RFC: &str = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
@@ -290,21 +291,8 @@ mod tests {
 
     fn credentials(users: &[(&str, Hash, &str)]) -> Credentials {
         let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
-        let mut text: Option<String> = None;
-        for (user, hash, password) in users {
-            text = Some(
-                with_password(
-                    text.as_deref().map(str::as_bytes),
-                    user,
-                    *hash,
-                    password.as_bytes(),
-                    4096,
-                    &salt,
-                )
-                .unwrap(),
-            );
-        }
-        Credentials::parse(text.unwrap().as_bytes(), DecoySecret::fixed([3; 32])).unwrap()
+        let text = file_salted(users, &salt);
+        Credentials::parse(text.as_bytes(), DecoySecret::fixed([3; 32])).unwrap()
     }
 
     fn rfc_credentials() -> Credentials {
