@@ -1,5 +1,5 @@
 //! The audit log: one JSON line per authentication and per denial, in a file of its own,
-//! apart from the operational log, for a SIEM to collect. [`line`] formats (pure); an
+//! apart from the operational log, for a SIEM to collect. [`line()`] formats (pure); an
 //! [`AuditLog`] writes lines from a bounded queue on a thread of its own, so the data path
 //! never waits on a disk: when the queue is full the line is dropped and counted, and the
 //! count is logged with the next line that fits.
