@@ -4,7 +4,12 @@
 //!
 //! Only what Kafka uses: no channel binding (`n,,`, so `c=biws`), no authorization identity,
 //! no SASLprep of the password (Kafka's own client sends its UTF-8 bytes as they are).
+//!
+//! The key derivations ([`Hash::keys`], [`Hash::sign`], [`xor`]) and the attribute splitter
+//! ([`fields`]) are shared with the server side in [`crate::edge::auth`], so that both ends
+//! compute the RFC's keys the same way.
 
+use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -47,6 +52,58 @@ impl Hash {
             Hash::Sha512 => &digest::SHA512,
         }
     }
+
+    /// Bytes of the hash's output: the length of every key, proof and signature.
+    pub fn output_len(self) -> usize {
+        self.digest().output_len()
+    }
+
+    /// The keys RFC 5802 (section 3) derives from a password: the client key a login
+    /// proves, and the stored and server keys a server keeps instead of the password.
+    pub fn keys(self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Keys {
+        let mut salted = vec![0u8; self.output_len()];
+        pbkdf2::derive(self.pbkdf2(), iterations, salt, password, &mut salted);
+        let salted = hmac::Key::new(self.hmac(), &salted);
+        let client_key = hmac::sign(&salted, b"Client Key").as_ref().to_vec();
+        let stored_key = self.hash(&client_key);
+        let server_key = hmac::sign(&salted, b"Server Key").as_ref().to_vec();
+        Keys {
+            client_key,
+            stored_key,
+            server_key,
+        }
+    }
+
+    /// `HMAC(key, message)`: the ClientSignature (keyed by StoredKey) and the
+    /// ServerSignature (keyed by ServerKey) of an AuthMessage.
+    pub fn sign(self, key: &[u8], message: &[u8]) -> Vec<u8> {
+        hmac::sign(&hmac::Key::new(self.hmac(), key), message)
+            .as_ref()
+            .to_vec()
+    }
+
+    /// `H(data)`: StoredKey is the hash of ClientKey.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+        digest::digest(self.digest(), data).as_ref().to_vec()
+    }
+}
+
+/// The keys of one password, salt and iteration count. Its `Debug` shows none of them.
+pub struct Keys {
+    pub client_key: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+/// `a XOR b`, byte by byte: ClientProof from ClientKey and ClientSignature, and back.
+pub fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
 }
 
 /// Why a server's SCRAM message cannot be used. Every variant is the server's doing: a
@@ -174,39 +231,20 @@ impl ClientFirst {
         if !ITERATIONS.contains(&count) {
             return Err(ScramError::Iterations { count });
         }
-        let Some(iterations) = std::num::NonZeroU32::new(count) else {
+        let Some(iterations) = NonZeroU32::new(count) else {
             return Err(ScramError::Iterations { count });
         };
 
         let hash = self.hash;
-        let mut salted = vec![0u8; hash.digest().output_len()];
-        pbkdf2::derive(
-            hash.pbkdf2(),
-            iterations,
-            &salt,
-            &self.password,
-            &mut salted,
-        );
-        let salted = hmac::Key::new(hash.hmac(), &salted);
-        let client_key = hmac::sign(&salted, b"Client Key");
-        let stored_key = digest::digest(hash.digest(), client_key.as_ref());
+        let keys = hash.keys(&self.password, &salt, iterations);
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{server_first},{without_proof}", self.bare);
-        let client_signature = hmac::sign(
-            &hmac::Key::new(hash.hmac(), stored_key.as_ref()),
-            auth_message.as_bytes(),
-        );
-        let proof: Vec<u8> = client_key
-            .as_ref()
-            .iter()
-            .zip(client_signature.as_ref())
-            .map(|(k, s)| k ^ s)
-            .collect();
-        let server_key = hmac::sign(&salted, b"Server Key");
+        let client_signature = hash.sign(&keys.stored_key, auth_message.as_bytes());
+        let proof = xor(&keys.client_key, &client_signature);
         let message = format!("{without_proof},p={}", BASE64.encode(proof));
         Ok((
             ClientFinal {
-                server_key: hmac::Key::new(hash.hmac(), server_key.as_ref()),
+                server_key: hmac::Key::new(hash.hmac(), &keys.server_key),
                 auth_message,
             },
             message,
@@ -267,15 +305,31 @@ fn read<'a>(
     }
 }
 
-/// Splits a message into its attributes. Values may contain `=` (base64 padding).
+/// Splits a message into its attributes. RFC 5802 names them with one letter.
 fn attributes<'a>(text: &'a str, message: &'static str) -> Result<Attributes<'a>, ScramError> {
+    let malformed = ScramError::Malformed { message };
+    fields(text)
+        .ok_or(malformed.clone())?
+        .into_iter()
+        .map(|(key, value)| {
+            let mut chars = key.chars();
+            match (chars.next(), chars.next()) {
+                (Some(key), None) => Ok((key, value)),
+                _ => Err(malformed.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Splits a SCRAM message into its `key=value` fields, in order, or `None` when a part is
+/// not one. Keys are ASCII letters: one in RFC 5802, several in the extensions Kafka adds
+/// (`tokenauth=true`). Values may contain `=` (base64 padding).
+pub fn fields(text: &str) -> Option<Vec<(&str, &str)>> {
     text.split(',')
         .map(|part| {
-            let mut chars = part.chars();
-            match (chars.next(), chars.next()) {
-                (Some(key), Some('=')) if key.is_ascii_alphabetic() => Ok((key, &part[2..])),
-                _ => Err(ScramError::Malformed { message }),
-            }
+            let (key, value) = part.split_once('=')?;
+            (!key.is_empty() && key.bytes().all(|b| b.is_ascii_alphabetic()))
+                .then_some((key, value))
         })
         .collect()
 }
@@ -326,6 +380,22 @@ mod tests {
         let (last, message) = first.answer(SERVER_FIRST.as_bytes()).unwrap();
         assert_eq!(message, CLIENT_FINAL);
         last.verify(SERVER_FINAL.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn fields_take_kafka_extension_names_and_refuse_anything_else() {
+        assert_eq!(
+            fields("n=user,r=abc,tokenauth=true,p=a=="),
+            Some(vec![
+                ("n", "user"),
+                ("r", "abc"),
+                ("tokenauth", "true"),
+                ("p", "a==")
+            ])
+        );
+        for bad in ["", "n", "=x", "n=1,", "1=x", "n-1=x", "é=x"] {
+            assert_eq!(fields(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
