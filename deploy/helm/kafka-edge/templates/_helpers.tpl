@@ -147,6 +147,9 @@ proxy_protocol = {{ $v.gateway.proxyProtocol | toString | toJson }}
 
 [upstream]
 bootstrap_servers = {{ $v.upstream.bootstrapServers | toJson }}
+{{- with $v.upstream.allow }}
+allow = {{ . | toJson }}
+{{- end }}
 connect_timeout_ms = {{ int64 $v.upstream.connectTimeoutMs }}
 metadata_refresh_ms = {{ int64 $v.upstream.metadataRefreshMs }}
 {{- if $v.upstream.tls.enabled }}
@@ -172,6 +175,7 @@ password_env = {{ include "kafka-edge.saslPasswordEnv" . | toJson }}
 [brokers]
 port_base = {{ int64 $v.brokers.portBase }}
 port_base_max_node_id = {{ int64 $v.brokers.portBaseMaxNodeId }}
+retire_after_ms = {{ int64 $v.brokers.retireAfterMs }}
 {{- with $v.brokers.ranges }}
 ranges = [
 {{- range . }}
