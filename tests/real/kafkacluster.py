@@ -292,6 +292,8 @@ class KafkaNode:
     def format(self):
         c = self.cluster
         args = ["format", "-t", c.cluster_id, "-c", self.config]
+        for feature in c.features:
+            args += ["--feature", feature]
         for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
             for user, password in c.sasl_users.items():
                 args += ["--add-scram", "%s=[name=%s,password=%s]" % (mech, user, password)]
@@ -333,9 +335,11 @@ class KafkaCluster:
         sasl_users=None,
         hostnames=None,
         extra=None,
+        features=(),
         heap="-Xmx512m",
     ):
-        """`hostnames`: {node id: DNS name} the brokers advertise (resolved in cluster and edge ns only)."""
+        """`hostnames`: {node id: DNS name} the brokers advertise (resolved in cluster and edge ns only);
+        `extra`: more server properties; `features`: "name=level" finalized at format time."""
         self.net = net
         self.workdir = workdir
         self.name = name
@@ -350,6 +354,7 @@ class KafkaCluster:
         self.sasl_users = dict(sasl_users or {})
         self.listener_names = ["PLAINTEXT"] + (["SSL"] if tls else []) + (["SASL_SSL"] if tls and sasl_users else [])
         self.extra = dict(extra or {})
+        self.features = list(features)
         self.heap = heap
         self.hostnames = dict(hostnames or {})
         self.cluster_id = self.tools.run("kafka.tools.StorageTool", ["random-uuid"], timeout=60, check=True).stdout.strip()

@@ -42,6 +42,23 @@ final class AdminOps {
         return f.get(60, TimeUnit.SECONDS);
     }
 
+    /**
+     * An Admin call retried while the broker it asked does not know the new topic yet (metadata
+     * reaches brokers at their own pace; seen against 3.9 brokers right after CreateTopics).
+     */
+    static <T> T settled(java.util.concurrent.Callable<KafkaFuture<T>> call) throws Exception {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (true) {
+            try {
+                return get(call.call());
+            } catch (java.util.concurrent.ExecutionException e) {
+                boolean unknown = e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+                if (!unknown || System.nanoTime() > deadline) throw e;
+                Thread.sleep(100);
+            }
+        }
+    }
+
     static String addr(Node n) {
         return n == null ? null : n.id() + "@" + n.host() + ":" + n.port();
     }
@@ -86,7 +103,7 @@ final class AdminOps {
     }
 
     static TopicDescription describeTopic(Main.Ctx ctx, Admin admin, String topic, String op) throws Exception {
-        TopicDescription d = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic);
+        TopicDescription d = settled(() -> admin.describeTopics(List.of(topic)).allTopicNames()).get(topic);
         List<Map<String, Object>> parts = new ArrayList<>();
         for (TopicPartitionInfo p : d.partitions()) {
             List<Integer> replicas = new ArrayList<>();
@@ -99,7 +116,7 @@ final class AdminOps {
 
     static void configs(Main.Ctx ctx, Admin admin, String topic) throws Exception {
         ConfigResource tr = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-        Config tc = get(admin.describeConfigs(List.of(tr)).all()).get(tr);
+        Config tc = settled(() -> admin.describeConfigs(List.of(tr)).all()).get(tr);
         ctx.emit("describe_configs_topic", tc.get("cleanup.policy") != null,
                 Map.of("entries", tc.entries().size(), "cleanup.policy", tc.get("cleanup.policy").value()));
         int broker = get(admin.describeCluster().nodes()).iterator().next().id();
@@ -123,7 +140,8 @@ final class AdminOps {
             }
             p.flush();
         }
-        long low = get(admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(5))).lowWatermarks().get(p0)).lowWatermark();
+        long low = settled(() -> admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(5))).lowWatermarks().get(p0))
+                .lowWatermark();
         ctx.emit("delete_records", low == 5, Map.of("low_watermark", low));
     }
 

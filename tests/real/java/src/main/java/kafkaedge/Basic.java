@@ -9,10 +9,12 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -20,6 +22,8 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -29,14 +33,35 @@ final class Basic {
 
     private Basic() {}
 
-    /** Creates topics (broker-default replication factor) and waits until their leaders are known. */
+    /**
+     * Creates topics (broker-default replication factor) and waits until every partition has a
+     * leader in the metadata: CreateTopics answers before every broker learned of the topic.
+     */
     static void createTopics(Main.Ctx ctx, int partitions, String... topics) throws Exception {
         try (Admin admin = Admin.create(ctx.props())) {
             List<NewTopic> news = new ArrayList<>();
             for (String t : topics) news.add(new NewTopic(t, Optional.of(partitions), Optional.empty()));
             admin.createTopics(news).all().get(60, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + DEADLINE.toNanos();
+            while (!haveLeaders(admin, List.of(topics), partitions)) {
+                if (System.nanoTime() > deadline) throw new IllegalStateException("no leaders for " + List.of(topics));
+                Thread.sleep(100);
+            }
         }
         ctx.emit("create_topics", true, Map.of("topics", List.of(topics), "partitions", partitions));
+    }
+
+    private static boolean haveLeaders(Admin admin, List<String> topics, int partitions) throws Exception {
+        try {
+            for (TopicDescription d : admin.describeTopics(topics).allTopicNames().get(60, TimeUnit.SECONDS).values()) {
+                if (d.partitions().size() != partitions) return false;
+                for (TopicPartitionInfo p : d.partitions()) if (p.leader() == null) return false;
+            }
+            return true;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof UnknownTopicOrPartitionException) return false;
+            throw e;
+        }
     }
 
     static KafkaProducer<String, String> producer(Main.Ctx ctx, Object... kv) {
