@@ -11,9 +11,10 @@ broker is a distinct internal host, as in a Kubernetes StatefulSet. Layouts:
 
 Every node has a PLAINTEXT listener on 9092 (inter-broker, and what the suite's
 own topic creation uses) and CONTROLLER on 9093. Optional listeners: SSL on
-9094 (``tls=Pki``) and SASL_SSL on 9095 with PLAIN, SCRAM-SHA-256 and
-SCRAM-SHA-512 (``sasl_users``: SCRAM credentials are written at format time,
-PLAIN ones in the listener's JAAS line). ``hostnames`` makes brokers advertise
+9094 (``tls=Pki``; mutual TLS required), and with ``sasl_users`` SASL_PLAINTEXT on 9096 (and
+SASL_SSL on 9095 with ``tls``), each with PLAIN, SCRAM-SHA-256 and
+SCRAM-SHA-512 (SCRAM credentials are written at format time, PLAIN ones in
+the listener's JAAS line). ``hostnames`` makes brokers advertise
 DNS names instead of IPs (written to /etc/netns/<ns>/hosts of the cluster and
 edge namespaces only: the client namespace cannot resolve them).
 
@@ -45,7 +46,8 @@ PLAIN_PORT = 9092
 CONTROLLER_PORT = 9093
 SSL_PORT = 9094
 SASL_SSL_PORT = 9095
-LISTENER_PORTS = {"PLAINTEXT": PLAIN_PORT, "SSL": SSL_PORT, "SASL_SSL": SASL_SSL_PORT}
+SASL_PLAIN_PORT = 9096
+LISTENER_PORTS = {"PLAINTEXT": PLAIN_PORT, "SSL": SSL_PORT, "SASL_SSL": SASL_SSL_PORT, "SASL_PLAINTEXT": SASL_PLAIN_PORT}
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # JVM flags of every node. C1 only (TieredStopAtLevel=1): on 2 cores a broker
 # listens after ~2.9 s instead of ~4.1 s (measured, 4.4.0, one combined node).
@@ -352,7 +354,8 @@ class KafkaCluster:
         self.prefix = net.prefix(net.ns_cluster)
         self.tls = tls
         self.sasl_users = dict(sasl_users or {})
-        self.listener_names = ["PLAINTEXT"] + (["SSL"] if tls else []) + (["SASL_SSL"] if tls and sasl_users else [])
+        self.listener_names = ["PLAINTEXT"] + (["SSL"] if tls else [])
+        self.listener_names += (["SASL_PLAINTEXT"] + (["SASL_SSL"] if tls else [])) if sasl_users else []
         self.extra = dict(extra or {})
         self.features = list(features)
         self.heap = heap
@@ -404,32 +407,32 @@ class KafkaCluster:
         )
 
     def security_properties(self):
-        if not self.tls:
-            return {}
-        props = {
-            "ssl.keystore.type": "PEM",
-            "ssl.keystore.certificate.chain": _pem_value(self.tls.server_cert),
-            "ssl.keystore.key": _pem_value(self.tls.server_key),
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.certificates": _pem_value(self.tls.ca),
-            "ssl.client.auth": "none",
-        }
-        if self.sasl_users:
-            plain = " ".join('user_%s="%s"' % (u, p) for u, p in sorted(self.sasl_users.items()))
+        props = {}
+        if self.tls:
             props.update(
                 {
-                    "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
-                    "listener.name.sasl_ssl.plain.sasl.jaas.config": (
-                        "org.apache.kafka.common.security.plain.PlainLoginModule required %s;" % plain
-                    ),
-                    "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": (
-                        "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-                    ),
-                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
-                        "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-                    ),
+                    "ssl.keystore.type": "PEM",
+                    "ssl.keystore.certificate.chain": _pem_value(self.tls.server_cert),
+                    "ssl.keystore.key": _pem_value(self.tls.server_key),
+                    "ssl.truststore.type": "PEM",
+                    "ssl.truststore.certificates": _pem_value(self.tls.ca),
+                    # The SSL listener requires mutual TLS; SASL_SSL authenticates by SASL.
+                    "ssl.client.auth": "none",
+                    "listener.name.ssl.ssl.client.auth": "required",
                 }
             )
+        if self.sasl_users:
+            plain = " ".join('user_%s="%s"' % (u, p) for u, p in sorted(self.sasl_users.items()))
+            props["sasl.enabled.mechanisms"] = ",".join(SASL_MECHANISMS)
+            for listener in ("sasl_plaintext", "sasl_ssl"):
+                stem = "listener.name.%s." % listener
+                props[stem + "plain.sasl.jaas.config"] = (
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required %s;" % plain
+                )
+                for mech in ("scram-sha-256", "scram-sha-512"):
+                    props[stem + mech + ".sasl.jaas.config"] = (
+                        "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                    )
         return props
 
     # ---------------------------------------------------------- views
