@@ -6,7 +6,7 @@ answers name the controllers (ids the brokers' Metadata never lists), as
 through kafka-edge; and transaction version 1: after the cluster's
 transaction.version is downgraded to 1 (FeatureCommand), transactions and
 Kafka Streams exactly_once_v2 take the AddPartitionsToTxn path, through
-kafka-edge and directly, with both client lines.
+kafka-edge and directly, with both Java client lines and franz-go.
 """
 
 import pytest
@@ -17,7 +17,7 @@ from kafkaring import (
     assert_nothing_internal_printed,
     assert_only_gateway_brokers,
     assert_through_gateway,
-    java_runs,
+    client_runs,
     scan_capture,
 )
 from netns import seed_network
@@ -25,8 +25,9 @@ from realenv import describe, stop_gateway
 
 GATEWAY_PORT = 9092
 PORT_BASE = 19000
-TV2_PLAN = {KAFKA_VERSION: ("produce", "group-consumer", "admin")}
-TV1_PLAN = {KAFKA_VERSION: ("txn", "streams"), KAFKA_OLD_VERSION: ("txn", "streams")}
+JAVA_NEW, JAVA_OLD = "java-" + KAFKA_VERSION, "java-" + KAFKA_OLD_VERSION
+TV2_PLAN = {JAVA_NEW: ("produce", "group-consumer", "admin")}
+TV1_PLAN = {JAVA_NEW: ("txn", "streams"), JAVA_OLD: ("txn", "streams"), "franz": ("txn",)}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def gateway(net, kafka, capture, workdir):
 
 @pytest.fixture(scope="module")
 def tv2_runs(net, kafka, gateway):
-    return java_runs(net, kafka, gateway, TV2_PLAN, "split")
+    return client_runs(net, kafka, gateway, TV2_PLAN, "split")
 
 
 @pytest.fixture(scope="module")
@@ -77,23 +78,23 @@ def tv1_runs(net, kafka, gateway, tv2_runs):
     described = kafka.tool("org.apache.kafka.tools.FeatureCommand", ["--bootstrap-server", "{bootstrap}", "describe"])
     line = [x for x in described.stdout.splitlines() if "Feature: transaction.version" in x]
     assert line and "FinalizedVersionLevel: 1" in line[0], describe(res) + describe(described)
-    return java_runs(net, kafka, gateway, TV1_PLAN, "split-tv1")
+    return client_runs(net, kafka, gateway, TV1_PLAN, "split-tv1")
 
 
-@pytest.mark.parametrize("scenario", TV2_PLAN[KAFKA_VERSION])
+@pytest.mark.parametrize("scenario", TV2_PLAN[JAVA_NEW])
 def test_java_direct(tv2_runs, scenario):
-    assert_direct(tv2_runs, KAFKA_VERSION, scenario)
+    assert_direct(tv2_runs, JAVA_NEW, scenario)
 
 
-@pytest.mark.parametrize("scenario", TV2_PLAN[KAFKA_VERSION])
+@pytest.mark.parametrize("scenario", TV2_PLAN[JAVA_NEW])
 def test_java_through_gateway(tv2_runs, scenario):
-    assert_through_gateway(tv2_runs, KAFKA_VERSION, scenario)
+    assert_through_gateway(tv2_runs, JAVA_NEW, scenario)
 
 
 def test_describe_quorum_names_only_gateway_addresses(tv2_runs, gateway):
     """DescribeQuorum v2 through kafka-edge: the controllers 101-103 at gateway addresses."""
-    quorum = tv2_runs[(KAFKA_VERSION, "gateway")].op("admin", "describe_quorum")
-    assert quorum and quorum[0]["voters"] == [101, 102, 103], tv2_runs[(KAFKA_VERSION, "gateway")].detail("admin")
+    quorum = tv2_runs[(JAVA_NEW, "gateway")].op("admin", "describe_quorum")
+    assert quorum and quorum[0]["voters"] == [101, 102, 103], tv2_runs[(JAVA_NEW, "gateway")].detail("admin")
     for endpoint in quorum[0]["endpoints"]:
         node, hostport = endpoint.split("@")
         assert hostport == "%s:%d" % (gateway.host, gateway.port_base + int(node)), quorum
@@ -105,17 +106,17 @@ def test_java_sees_only_gateway_addresses(net, kafka, gateway, tv2_runs, tv1_run
     assert_nothing_internal_printed(tv1_runs, kafka.internal_strings() + [net.edge_cluster_ip], gap=False)
 
 
-@pytest.mark.parametrize("version,scenario", [(v, s) for v, ss in TV1_PLAN.items() for s in ss])
-def test_tv1_direct(tv1_runs, version, scenario):
-    assert_direct(tv1_runs, version, scenario)
-    if scenario == "txn":
-        features = tv1_runs[(version, "direct")].op("txn", "features")
+@pytest.mark.parametrize("client,scenario", [(c, s) for c, ss in TV1_PLAN.items() for s in ss])
+def test_tv1_direct(tv1_runs, client, scenario):
+    assert_direct(tv1_runs, client, scenario)
+    if scenario == "txn" and client.startswith("java-"):
+        features = tv1_runs[(client, "direct")].op("txn", "features")
         assert features and features[0]["transaction.version"] == 1, features
 
 
-@pytest.mark.parametrize("version,scenario", [(v, s) for v, ss in TV1_PLAN.items() for s in ss])
-def test_tv1_through_gateway(tv1_runs, version, scenario):
-    assert_through_gateway(tv1_runs, version, scenario)
+@pytest.mark.parametrize("client,scenario", [(c, s) for c, ss in TV1_PLAN.items() for s in ss])
+def test_tv1_through_gateway(tv1_runs, client, scenario):
+    assert_through_gateway(tv1_runs, client, scenario)
 
 
 def test_tool_metadata_quorum(net, kafka, gateway):

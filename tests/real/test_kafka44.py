@@ -1,27 +1,28 @@
-"""Apache Kafka 4.4.0 (3 combined KRaft nodes, one internal IP each) with the Java client and Kafka's tools.
+"""Apache Kafka 4.4.0 (3 combined KRaft nodes, one internal IP each) with the Java and Go clients and Kafka's tools.
 
 The seed topology (netns.py): the brokers in the cluster namespace, kafka-edge
-in the edge namespace, the clients in the client namespace. The Java client
-(tests/real/java) runs every scenario twice per kafka-clients version (4.4.0
-and 3.9.2): through kafka-edge from the client namespace, and directly from
-the cluster namespace, so a failure is attributed: a scenario that passes
-directly and fails through the gateway is the gateway's. Then Kafka's own
-tools run through the gateway. Last, the leak scan of the client namespace's
-capture: nothing internal (IP, host:port) ever reached a client.
+in the edge namespace, the clients in the client namespace. Each client of
+clientrun.CLIENTS (Java with kafka-clients 4.4.0 and 3.9.2; franz-go, sarama,
+segmentio/kafka-go) runs every scenario it has twice: through kafka-edge from
+the client namespace, and directly from the cluster namespace, so a failure
+is attributed: a scenario that passes directly and fails through the gateway
+is the gateway's. Then Kafka's own tools run through the gateway. Last, the
+leak scan of the client namespace's capture: nothing internal (IP, host:port)
+ever reached a client.
 """
 
 import json
 
 import pytest
 
-from javaclient import SCENARIOS, SCENARIOS_3X
-from kafkacluster import KAFKA_OLD_VERSION, KAFKA_VERSION, KafkaCluster
+from clientrun import CLIENTS
+from kafkacluster import KAFKA_VERSION, KafkaCluster
 from kafkaring import (
     assert_direct,
     assert_nothing_internal_printed,
     assert_only_gateway_brokers,
     assert_through_gateway,
-    java_runs,
+    client_runs,
     scan_capture,
 )
 from netns import seed_network
@@ -29,8 +30,7 @@ from realenv import describe, stop_gateway
 
 GATEWAY_PORT = 9092
 PORT_BASE = 19000
-CLIENT_VERSIONS = {KAFKA_VERSION: SCENARIOS, KAFKA_OLD_VERSION: SCENARIOS_3X}
-CASES = [(v, s) for v, scenarios in CLIENT_VERSIONS.items() for s in scenarios]
+CASES = [(c, s) for c, scenarios in CLIENTS.items() for s in scenarios]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def net():
 
 @pytest.fixture(scope="module")
 def capture(net, workdir):
-    cap = net.capture(workdir, "tcpdump-kafka-java")
+    cap = net.capture(workdir, "tcpdump-kafka44")
     try:
         yield cap
     finally:
@@ -50,7 +50,7 @@ def capture(net, workdir):
 
 @pytest.fixture(scope="module")
 def kafka(net, workdir):
-    cluster = KafkaCluster(net, workdir, "kafka44-java", version=KAFKA_VERSION)
+    cluster = KafkaCluster(net, workdir, "kafka44", version=KAFKA_VERSION)
     try:
         yield cluster
     finally:
@@ -68,22 +68,22 @@ def gateway(net, kafka, capture, workdir):
 
 @pytest.fixture(scope="module")
 def runs(net, kafka, gateway):
-    return java_runs(net, kafka, gateway, CLIENT_VERSIONS, "k44")
+    return client_runs(net, kafka, gateway, CLIENTS, "k44")
 
 
-@pytest.mark.parametrize("version,scenario", CASES)
-def test_java_direct(runs, version, scenario):
-    assert_direct(runs, version, scenario)
+@pytest.mark.parametrize("client,scenario", CASES)
+def test_direct(runs, client, scenario):
+    assert_direct(runs, client, scenario)
 
 
-@pytest.mark.parametrize("version,scenario", CASES)
-def test_java_through_gateway(runs, version, scenario):
+@pytest.mark.parametrize("client,scenario", CASES)
+def test_through_gateway(runs, client, scenario):
     # The cluster finalizes transaction.version=2 (the 4.x default).
-    assert_through_gateway(runs, version, scenario, gap_key=("tv2", version, scenario))
+    assert_through_gateway(runs, client, scenario, gap_key=("tv2", client, scenario))
 
 
-def test_java_sees_only_gateway_addresses(net, kafka, gateway, runs):
-    """Every broker the Java Admin client was told of is a gateway address; nothing internal in its output."""
+def test_clients_see_only_gateway_addresses(net, kafka, gateway, runs):
+    """Every broker a client was told of is a gateway address; nothing internal in what it printed."""
     assert_only_gateway_brokers(runs, gateway)
     assert_nothing_internal_printed(runs, kafka.internal_strings(), gap_needles=[net.edge_cluster_ip])
 
