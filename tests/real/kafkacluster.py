@@ -575,6 +575,10 @@ class KafkaView(Cluster):
     def create_topic(self, name, partitions):
         self.cluster.create_topic(name, partitions)
 
+    def create_topics(self, topics):
+        """[(name, partitions)], in one Admin call."""
+        self.cluster.create_topics([(name, partitions, None) for name, partitions in topics])
+
     def upstream_strings(self):
         return sorted(set(super().upstream_strings()) | set(self.cluster.internal_strings()))
 
