@@ -112,9 +112,12 @@ class ClientRun:
 class JavaRun(ClientRun):
     """One JVM running `scenarios` of the Java client with kafka-clients `version`."""
 
-    def __init__(self, version, bootstrap, scenarios, topic_prefix, prefix=(), config=None, timeout=400):
+    def __init__(self, version, bootstrap, scenarios, topic_prefix, prefix=(), config=None, timeout=400, seconds=None):
+        """`seconds`: how long the churn scenario produces."""
         cmd = list(prefix) + [java_binary()] + JVM + ["-cp", java_classpath(version), "kafkaedge.Main"]
         cmd += ["--bootstrap", bootstrap, "--prefix", topic_prefix]
+        if seconds is not None:
+            cmd += ["--seconds", str(seconds)]
         for k, v in sorted((config or {}).items()):
             cmd += ["--config", "%s=%s" % (k, v)]
         super().__init__(cmd + list(scenarios), timeout)

@@ -11,7 +11,7 @@ import java.util.Properties;
  * and prints one JSON line per operation, {"client", "scenario", "op", "ok", ...}, so the Python
  * tests can assert what the client got (see tests/real/java/README.md).
  *
- * <pre>java -cp 'jar:libs/*' kafkaedge.Main --bootstrap H:P --prefix P [--config k=v]... SCENARIO...</pre>
+ * <pre>java -cp 'jar:libs/*' kafkaedge.Main --bootstrap H:P --prefix P [--config k=v]... [--seconds S] SCENARIO...</pre>
  *
  * A scenario that throws prints {"op": "scenario", "ok": false, "error": ...} and the others still
  * run; the exit code is 1 when any operation failed.
@@ -22,12 +22,14 @@ public final class Main {
     public static void main(String[] args) {
         String bootstrap = null;
         String prefix = "java";
+        int seconds = 60;
         Properties common = new Properties();
         List<String> scenarios = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--bootstrap" -> bootstrap = args[++i];
                 case "--prefix" -> prefix = args[++i];
+                case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 case "--config" -> {
                     String[] kv = args[++i].split("=", 2);
                     common.put(kv[0], kv[1]);
@@ -54,6 +56,7 @@ public final class Main {
                     case "admin" -> AdminOps.run(ctx);
                     case "share" -> Share.run(ctx);
                     case "streams" -> StreamsEos.run(ctx);
+                    case "churn" -> Churn.run(ctx, seconds);
                     default -> throw new IllegalArgumentException("unknown scenario " + name);
                 }
                 int failed = ctx.failures - failuresBefore;
