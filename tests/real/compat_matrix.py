@@ -3,8 +3,9 @@
 
 Each client library runs the scenario of compat_spec.py (compat_client.py for
 kcat and the Python clients, kafkajs/compat_kafkajs.js for kafkajs) through
-kafka-edge in front of librdkafka's mock cluster (3 brokers) and tansu (node
-111).  A cell is one of:
+kafka-edge in front of Apache Kafka 4.4.0 (3 KRaft nodes) and 3.9.2 (one
+node), librdkafka's mock cluster (3 brokers) and tansu (node 111).  A cell
+is one of:
 
   pass      the operation worked through kafka-edge (and every address the
             client was given is a gateway address);
@@ -73,8 +74,8 @@ COMPAT_CLIENT = os.path.join(HERE, "compat_client.py")
 KAFKAJS_DIR = os.path.join(HERE, "kafkajs")
 KAFKAJS_DRIVER = os.path.join(KAFKAJS_DIR, "compat_kafkajs.js")
 
-BROKERS = ["mock", "tansu"]
-BROKER_LABEL = {"mock": "librdkafka mock, 3 brokers", "tansu": "tansu, node 111"}
+BROKERS = ["kafka", "kafka39", "mock", "tansu"]
+BROKER_HEADER = {"kafka": "Kafka 4.4", "kafka39": "Kafka 3.9", "mock": "mock", "tansu": "tansu"}
 
 # (name, driver, README column header)
 CLIENTS = [
@@ -158,6 +159,13 @@ TANSU_NO_TXN_TO_READ = Reason(
 )
 
 
+KAFKAJS_LZ4_DEPENDENT_BLOCKS = Reason(
+    "kafkajs-lz4js-kafka",
+    "kafkajs's LZ4 codec (lz4js 0.2.0) writes frames of dependent blocks, which Apache Kafka refuses "
+    "(\"Dependent block stream is unsupported\" in the broker's log; UNKNOWN_SERVER_ERROR to the client)",
+    {"kafkajs": r"KafkaJSProtocolError: The server experienced an unexpected error when processing the request"},
+)
+
 KCAT_202_TANSU = Reason(
     "kcat-2.0.2-tansu",
     "librdkafka 2.0.2 cannot read tansu 0.6.0's answer to its ApiVersions v3 request (\"Read underflow\"), so "
@@ -171,6 +179,8 @@ def external_reason(client, broker, op):
     """The Reason a cell is expected to fail for, or None (expected to pass)."""
     if client == "kcat-2.0.2" and broker == "tansu":
         return KCAT_202_TANSU
+    if broker in ("kafka", "kafka39") and client == "kafkajs" and op == "compress-lz4":
+        return KAFKAJS_LZ4_DEPENDENT_BLOCKS
     if broker == "mock":
         if op == "admin-create-topic":
             return MOCK_NO_CREATE_TOPICS
@@ -247,9 +257,16 @@ class Run:
     def execute(self, env, run_id):
         tag = "cx%s-%s" % (run_id, self.name)
         cluster = env.clusters[self.broker]
-        for op, partitions in TOPICS.items():
-            if op in self.ops or any(TOPIC_OF.get(o) == op for o in self.ops):
-                cluster.create_topic("%s.%s" % (tag, op), partitions)
+        topics = [
+            ("%s.%s" % (tag, op), partitions)
+            for op, partitions in TOPICS.items()
+            if op in self.ops or any(TOPIC_OF.get(o) == op for o in self.ops)
+        ]
+        if hasattr(cluster, "create_topics"):  # Apache Kafka: one Admin call for all of them
+            cluster.create_topics(topics)
+        else:
+            for name, partitions in topics:
+                cluster.create_topic(name, partitions)
         if self.via == "gateway":
             bootstrap, prefix = env.gateways[self.broker].bootstrap, env.gateway_prefix
         else:
@@ -396,6 +413,8 @@ def versions(env):
     except OSError as exc:
         out["tansu"] = repr(exc)
     out["mock"] = "librdkafka %s (confluent-kafka wheel)" % out.get("confluent", {}).get("librdkafka", "?")
+    for broker in ("kafka", "kafka39"):
+        out[broker] = env.clusters[broker].cluster.version
     lock = open(os.path.join(REPO_ROOT, "Cargo.lock")).read()
     m = re.search(r'name = "rdkafka"\nversion = "([^"]+)"', lock)
     s = re.search(r'name = "rdkafka-sys"\nversion = "[^"+]+\+([^"]+)"', lock)
@@ -461,8 +480,13 @@ def run_matrix(env, workers=4, with_rdkafka=True):
 
 # ------------------------------------------------------------------ rendering
 
-REASONS = {r.key: r for r in (KCAT_202_TANSU, MOCK_NO_CREATE_TOPICS, MOCK_NO_DESCRIBE_CONFIGS, MOCK_NO_ABORT_FILTER, TANSU_NO_END_TXN,
-                              TANSU_OLD_INIT_PRODUCER_ID, TANSU_NO_TXN_TO_READ)}
+REASONS = {
+    r.key: r
+    for r in (
+        KCAT_202_TANSU, KAFKAJS_LZ4_DEPENDENT_BLOCKS, MOCK_NO_CREATE_TOPICS, MOCK_NO_DESCRIBE_CONFIGS,
+        MOCK_NO_ABORT_FILTER, TANSU_NO_END_TXN, TANSU_OLD_INIT_PRODUCER_ID, TANSU_NO_TXN_TO_READ,
+    )
+}  # fmt: skip
 
 
 def render(info):
@@ -501,10 +525,13 @@ def render(info):
         "| aiokafka | %s |" % v["aiokafka"].get("aiokafka", "?"),
         "| kafkajs (Node.js) | %s (snappy, lz4, zstd through pure-JS codecs) |" % v["kafkajs"].get("kafkajs", "?"),
         "| rdkafka (Rust crate) | %s, librdkafka %s |" % (v["rdkafka"]["rdkafka"], v["rdkafka"]["librdkafka"]),
+        "| broker: Apache Kafka | %s, 3 KRaft nodes (broker and controller, ids 1-3) |" % v["kafka"],
+        "| broker: Apache Kafka | %s, one KRaft node (broker and controller, id 1) |" % v["kafka39"],
         "| broker: librdkafka mock cluster | %s, 3 brokers (ids 1-3) |" % v["mock"],
         "| broker: tansu | %s, one broker (id 111), in-memory storage |" % v["tansu"],
         "",
-        "Each cell: **mock / tansu**. ✅ works through kafka-edge (and every broker address the",
+        "Each cell: **%s**. ✅ works through kafka-edge (and every broker address the" % " / ".join(
+            BROKER_HEADER[b] for b in BROKERS),
         "client saw was a gateway address); ⛔n does not work for the numbered reason outside",
         "kafka-edge, and the suite checks every run that it fails the same way without kafka-edge;",
         "– the client has no such API; ❌ a failure (the suite fails).",
@@ -532,7 +559,7 @@ def render(info):
 def render_long(info):
     """The matrix as printed: one line per cell."""
     width = max(len(c) for c in CLIENT_NAMES)
-    out = ["%-*s  %-6s %-24s  %s" % (width, "client", "broker", "operation", "result")]
+    out = ["%-*s  %-7s %-24s  %s" % (width, "client", "broker", "operation", "result")]
     for c in info["cells"]:
         if c["verdict"] == "external":
             result = "external: %s" % REASONS[c["detail"]].text
@@ -542,9 +569,9 @@ def render_long(info):
             result = "n/a: %s" % c["detail"]
         else:
             result = "pass"
-        out.append("%-*s  %-6s %-24s  %s" % (width, c["client"], c["broker"], c["op"], result))
+        out.append("%-*s  %-7s %-24s  %s" % (width, c["client"], c["broker"], c["op"], result))
     for name, result in info["rdkafka"]:
-        out.append("%-*s  %-6s %s  %s" % (width, "rdkafka", "tansu" if "tansu" in name else "mock", name,
+        out.append("%-*s  %-7s %s  %s" % (width, "rdkafka", "tansu" if "tansu" in name else "mock", name,
                                          "pass" if result == "ok" else "FAIL: " + result))
     for run, found in sorted(info["leaks"].items()):
         out.append("LEAK %s: upstream address(es) %s in the client's output" % (run, found))
@@ -577,32 +604,39 @@ def write_readme(section):
 # the root namespace.  The mock brokers take ephemeral ports (32768+).
 TANSU_PORT = 9092  # tansu on the cluster's internal address
 # kafka-edge per broker, on the edge's client-side address: (bootstrap port,
-# port base); broker N listens at base + N (tansu's 111 at 20111).
-GATEWAY_PORTS = {"mock": (9092, 19000), "tansu": (9093, 20000)}
+# port base); broker N listens at base + N (tansu's 111 at 20111). The Kafka
+# nodes listen on addresses of their own (kafkacluster.py).
+GATEWAY_PORTS = {"kafka": (9094, 21000), "kafka39": (9095, 22000), "mock": (9092, 19000), "tansu": (9093, 20000)}
 
 
 @contextlib.contextmanager
 def namespace_env(workdir):
     """The matrix's setup in network namespaces; yields (Env, netns.SeedNetwork, netns.Capture).
 
-    cluster ns: the mock cluster (3 brokers) and tansu, on the internal
-    address; the "direct" and "diagnosis" runs execute here.  edge ns: one
+    cluster ns: Apache Kafka 4.4.0 (3 nodes) and 3.9.2 (one node), each node
+    on an address of its own; the mock cluster (3 brokers) and tansu, on the
+    internal address; the "direct" and "diagnosis" runs execute here.  edge ns: one
     kafka-edge per broker, listening on and advertising the edge's
     client-side address.  client ns (reaches only the edge): a tcpdump
     capture, running from before the gateways start, and every run through
     kafka-edge.  On exit everything is stopped and the namespaces deleted.
     """
+    from kafkacluster import KAFKA_OLD_VERSION, KAFKA_VERSION, KafkaCluster
     from netns import seed_network
     from realenv import make_kcat_libdir, stop_gateway
 
     with seed_network() as net, contextlib.ExitStack() as stack:
+        kafka = KafkaCluster(net, workdir, "kafka-compat", version=KAFKA_VERSION)
+        stack.callback(kafka.stop)
+        kafka39 = KafkaCluster(net, workdir, "kafka39-compat", version=KAFKA_OLD_VERSION, brokers=1)
+        stack.callback(kafka39.stop)
         mock = net.start_mock_cluster(workdir, "mockcluster-compat")
         stack.callback(mock.stop)
         tansu = net.start_tansu(workdir, TANSU_PORT, "tansu-compat")
         stack.callback(tansu.stop)
         capture = net.capture(workdir, "tcpdump-compat-client")
         stack.callback(capture.close)
-        clusters = {"mock": mock, "tansu": tansu}
+        clusters = {"kafka": kafka.view(), "kafka39": kafka39.view(), "mock": mock, "tansu": tansu}
         gateways = {}
         for broker, (port, base) in GATEWAY_PORTS.items():
             gw = net.start_gateway(clusters[broker], workdir, "kafka-edge-compat-%s" % broker, port, base)

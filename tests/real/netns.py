@@ -95,6 +95,8 @@ class SeedNetwork:
         self.edge_cluster_ip = "10.213.%d.1" % r
         self.edge_client_ip = "10.214.%d.1" % r
         self.client_ip = "10.214.%d.2" % r
+        self.cluster_net = "10.213.%d" % r
+        self.extra_cluster_ips = []  # add_cluster_ip's, one per Kafka node
         self.created = []
 
     # ---------------------------------------------------------- lifecycle
@@ -160,7 +162,14 @@ class SeedNetwork:
 
     def internal_ips(self):
         """Addresses of the cluster net: the brokers' and the edge's cluster-side one."""
-        return [self.broker_ip, self.edge_cluster_ip]
+        return [self.broker_ip, self.edge_cluster_ip] + self.extra_cluster_ips
+
+    def add_cluster_ip(self):
+        """One more address (10.213.R.10, .11, ...) on the cluster ns's veth: a distinct internal host."""
+        ip = "%s.%d" % (self.cluster_net, 10 + len(self.extra_cluster_ips))
+        _ip("-n", self.ns_cluster, "addr", "add", ip + "/24", "dev", self.if_cluster)
+        self.extra_cluster_ips.append(ip)
+        return ip
 
     def connect_check(self, ns):
         """check(ip, port) -> bool: does a TCP connect from inside `ns` succeed?

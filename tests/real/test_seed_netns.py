@@ -1,8 +1,9 @@
 """The seed scenario: clients outside a private network, brokers inside it.
 
-Three network namespaces (see netns.py): the librdkafka mock cluster (3
-brokers) listens on an internal address in "cluster"; "edge" has a leg in
-each network and does not forward IP; "client" can reach only the edge.
+Three network namespaces (see netns.py): Apache Kafka 4.4.0 (3 combined
+KRaft nodes, each on an internal address of its own, kafkacluster.py) in
+"cluster"; "edge" has a leg in each network and does not forward IP;
+"client" can reach only the edge.
 
 1. Without kafka-edge (a plain TCP port forward on the edge), a client can
    bootstrap and read Metadata, but it names the internal addresses and
@@ -20,6 +21,7 @@ runs inside them) in the fixture teardown, also when a test fails.
 import pytest
 
 from clients import CLIENTS, Client, make_values
+from kafkacluster import KafkaCluster
 from netns import SeedNetwork, leak_scan, seed_network
 from realenv import (
     PYTHON,
@@ -44,10 +46,10 @@ def seed_net():
 
 @pytest.fixture(scope="module")
 def seed_cluster(seed_net, workdir):
-    """3 mock brokers listening on (and advertising) the cluster ns's internal IP."""
-    cluster = seed_net.start_mock_cluster(workdir, "mockcluster-seed")
+    """3 Kafka nodes, each listening on (and advertising) an internal IP of its own in the cluster ns."""
+    cluster = KafkaCluster(seed_net, workdir, "kafka-seed")
     try:
-        yield cluster
+        yield cluster.view()
     finally:
         cluster.stop()
 
@@ -113,7 +115,8 @@ def test_without_gateway_client_sees_internal_addresses_and_cannot_produce(seed_
         # connection), and the metadata names the internal addresses.
         md = Client("kcat-2.0.2", kcats).metadata(bootstrap, seed_cluster, prefix=client_ns)
         assert md.ok, md.detail
-        assert {b["host"] for b in md.data["brokers"]} == {seed_net.broker_ip}, md.detail
+        internal = {host for host, _ in seed_cluster.advertised.values()}
+        assert {b["host"] for b in md.data["brokers"]} == internal, md.detail
 
         # Producing cannot work: the partition leaders are unreachable.
         seed_cluster.create_topic("seed-nogw", 3)
@@ -123,7 +126,7 @@ def test_without_gateway_client_sees_internal_addresses_and_cannot_produce(seed_
             )
             assert not prod.ok, "%s produced without kafka-edge?\n%s" % (name, prod.detail)
             # ... because the client tried the internal addresses it was given.
-            assert seed_net.broker_ip in prod.detail and "unreachable" in prod.detail, prod.detail
+            assert any(ip in prod.detail for ip in internal) and "unreachable" in prod.detail, prod.detail
     finally:
         fwd.stop()
 

@@ -154,6 +154,7 @@ class ConfigGateway:
         self.sni_domain = sni_domain
         self.tls = tls
         self.admin_port = admin_port
+        self.prefix = list(prefix)
         sections = [
             ("gateway", {"listen": "%s:%d" % (listen_ip, listen_port), "advertised_host": self.host}),
             ("upstream", {"bootstrap_servers": list(bootstrap_servers), "connect_timeout_ms": 3000}),
@@ -218,15 +219,18 @@ class ConfigGateway:
             self.broker_ports_ready = wait_for(lambda: all(check(self.listen_ip, p) for p in ports), 10, 0.2)
 
     def admin_get(self, path):
-        """(status, body) of GET path on the admin endpoint; (None, reason) when unreachable."""
+        """(status, body) of GET path on the admin endpoint; (None, reason) when unreachable.
+
+        From inside the gateway's namespace when it runs in one."""
         url = "http://%s:%d%s" % (self.listen_ip, self.admin_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as res:
-                return res.status, res.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError as e:
-            return None, str(e)
+        if self.prefix:
+            res = run(self.prefix + [PYTHON, os.path.abspath(__file__), "admin-get", url], timeout=15)
+            try:
+                status, body = json.loads(res.stdout)
+            except ValueError:
+                return None, describe(res)
+            return status, body
+        return http_get(url)
 
     def log_text(self):
         return self.proc.log_text()
@@ -398,3 +402,25 @@ def is_tls_stream(data):
             return False
         pos += 5 + length
     return True
+
+
+# ------------------------------------------------------------------ admin endpoint
+
+
+def http_get(url):
+    """(status, body) of GET url; (None, reason) when unreachable."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as res:
+            return res.status, res.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+if __name__ == "__main__":
+    # `tlsenv.py admin-get URL`: ConfigGateway.admin_get from inside a namespace.
+    import sys
+
+    assert sys.argv[1:2] == ["admin-get"], sys.argv
+    print(json.dumps(http_get(sys.argv[2])))
