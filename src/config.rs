@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::cluster::allow::AllowList;
 use crate::cluster::route::{host_of, AddressPlan, NodeRange, SniNames};
 use crate::cluster::sasl::{Mechanism, PasswordSource, SaslSettings};
+use crate::edge::auth::config as auth;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
@@ -22,7 +23,7 @@ pub const DEFAULT_PORT_BASE: u16 = 19000;
 pub const DEFAULT_PORT_BASE_MAX_NODE_ID: i32 = 9999;
 
 /// A validated configuration, ready to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Where clients bootstrap. Broker listeners bind on the same IP.
     pub listen: SocketAddr,
@@ -57,6 +58,9 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Whether client connections start with a PROXY protocol header.
     pub proxy_protocol: crate::edge::proxy_protocol::Mode,
+    /// Edge identity, when any of its sections is configured; `None`: clients authenticate
+    /// end to end with the brokers, as without a gateway.
+    pub identity: Option<auth::EdgeIdentity>,
 }
 
 /// How the gateway speaks TLS to brokers.
@@ -97,6 +101,12 @@ pub struct File {
     pub sni: Option<SniSection>,
     #[serde(default)]
     pub admin: AdminSection,
+    /// Edge identity (src/edge/auth/config.rs): how clients log in at the gateway, as whom
+    /// the gateway logs in to brokers, what each principal may do, and the audit log.
+    pub client_auth: Option<auth::ClientAuthSection>,
+    pub upstream_identity: Option<auth::UpstreamIdentitySection>,
+    pub policy: Option<auth::PolicySection>,
+    pub audit: Option<auth::AuditSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -454,6 +464,29 @@ impl Config {
         }
         problems.extend(plan.collisions(&reserved));
 
+        let sections = auth::Sections {
+            client_auth: file.client_auth,
+            upstream_identity: file.upstream_identity,
+            policy: file.policy,
+            audit: file.audit,
+        };
+        let any = sections.client_auth.is_some()
+            || sections.upstream_identity.is_some()
+            || sections.policy.is_some()
+            || sections.audit.is_some();
+        let context = auth::Context {
+            client_certificates: tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            service_identity: upstream_sasl.is_some(),
+        };
+        let identity = match any.then(|| auth::validate(sections, context)) {
+            None => None,
+            Some(Ok(identity)) => Some(identity),
+            Some(Err(found)) => {
+                problems.extend(found);
+                None
+            }
+        };
+
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
@@ -478,6 +511,7 @@ impl Config {
             upstream_sasl,
             admin_listen,
             proxy_protocol: g.proxy_protocol.unwrap_or_default(),
+            identity,
         })
     }
 

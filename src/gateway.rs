@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::Instant;
 
 use kafka_protocol::protocol::StrBytes;
@@ -14,7 +14,10 @@ use tokio_util::task::TaskTracker;
 use crate::cluster::route::{host_port, BrokerTable, Learned, Route, RouteError};
 use crate::cluster::tls::UpstreamTls;
 use crate::config::Config;
+use crate::edge::auth::audit::AuditLog;
+use crate::edge::login::EdgeAuth;
 use crate::edge::tls::ClientTls;
+use crate::edge::versions::ClusterVersions;
 use crate::ops::metrics::Metrics;
 use crate::ops::throttle::LogThrottle;
 use crate::proxy::listener;
@@ -30,6 +33,13 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("cannot start the worker threads: {0}")]
     Workers(#[source] std::io::Error),
+    #[error(transparent)]
+    EdgeAuth(#[from] crate::edge::login::OpenError),
+    #[error("cannot open the audit log {path}: {source}")]
+    Audit {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// At most this many log lines per kind of client mistake or refusal per window.
@@ -44,6 +54,13 @@ pub struct Gateway {
     /// Stops the listener of each broker served on a port of its own.
     broker_listeners: Mutex<HashMap<i32, CancellationToken>>,
     pub(crate) metrics: Metrics,
+    /// Client logins at the gateway, when `[client_auth]` is configured.
+    edge_auth: Option<Arc<EdgeAuth>>,
+    /// The audit log of logins and denials, when `[audit]` is configured.
+    audit: Option<AuditLog>,
+    /// The cluster's ApiVersions answer, from the last refresh: what the edge answers
+    /// clients that log in at the gateway.
+    cluster_versions: RwLock<Option<Arc<ClusterVersions>>>,
     /// Keeps client mistakes and refusals from flooding the log.
     pub(crate) log_throttle: LogThrottle,
     /// Client connections still allowed; each session holds one permit.
@@ -75,11 +92,29 @@ impl Gateway {
             .transpose()?;
         let pipes = Pipes::new(config.splice, PIPE_BYTES);
         let workers = Workers::start(config.threads).map_err(StartError::Workers)?;
+        let edge_auth = match &config.identity {
+            Some(identity) => EdgeAuth::open(identity)?,
+            None => None,
+        };
+        let audit = config
+            .identity
+            .as_ref()
+            .and_then(|identity| identity.audit.as_ref())
+            .map(|a| {
+                AuditLog::open(&a.file, a.queue).map_err(|source| StartError::Audit {
+                    path: a.file.display().to_string(),
+                    source,
+                })
+            })
+            .transpose()?;
         Ok(Arc::new_cyclic(|me| Gateway {
             client_tls,
             upstream_tls,
             metrics: Metrics::default(),
             log_throttle: LogThrottle::new(LOG_WINDOW, LOG_BURST),
+            edge_auth,
+            audit,
+            cluster_versions: RwLock::default(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             table: Mutex::default(),
@@ -113,6 +148,29 @@ impl Gateway {
     /// The upstream address the cluster last reported for a node.
     pub fn upstream_of(&self, node_id: i32) -> Option<String> {
         self.table().get(node_id).map(|b| b.upstream.clone())
+    }
+
+    pub fn edge_auth(&self) -> Option<Arc<EdgeAuth>> {
+        self.edge_auth.clone()
+    }
+
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+
+    /// The cluster's ApiVersions answer, as the last refresh heard it.
+    pub fn cluster_versions(&self) -> Option<Arc<ClusterVersions>> {
+        self.cluster_versions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_cluster_versions(&self, versions: ClusterVersions) {
+        *self
+            .cluster_versions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(versions));
     }
 
     /// Whether a broker host may be dialled: inside `[upstream] allow`, when that is set.

@@ -74,6 +74,9 @@ pub async fn run(
     if gw.client_tls().is_some() {
         gw.tasks.spawn(tls_reload(gw.clone()));
     }
+    if let Some(auth) = gw.edge_auth() {
+        gw.tasks.spawn(edge_auth_reload(gw.clone(), auth));
+    }
 
     shutdown.await;
     tracing::info!(grace = ?gw.config().shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
@@ -87,6 +90,35 @@ pub async fn run(
     }
     gw.workers.stop();
     Ok(())
+}
+
+/// Picks up changed credential and token key files until shutdown. A file caught
+/// half-written, or wrong, keeps the last good one in use and is tried again.
+async fn edge_auth_reload(
+    gw: std::sync::Arc<Gateway>,
+    auth: std::sync::Arc<edge::login::EdgeAuth>,
+) {
+    let mut failing = Vec::new();
+    loop {
+        tokio::select! {
+            _ = gw.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(auth.reload_check()) => {}
+        }
+        let mut problems = Vec::new();
+        for outcome in auth.reload_if_changed() {
+            match outcome {
+                Ok(what) => tracing::info!("client_auth: {what} reloaded; new logins use them"),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        // Once per bad state, not at every check.
+        for problem in problems.iter().filter(|p| !failing.contains(*p)) {
+            tracing::warn!(
+                "client_auth: cannot use the changed file yet, keeping the old one: {problem}"
+            );
+        }
+        failing = problems;
+    }
 }
 
 /// Picks up rotated client-facing certificates until shutdown.

@@ -56,6 +56,8 @@ enum Command {
     /// client producing and consuming through it. Needs nothing else installed.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// Manage the credential file of client logins at the gateway ([client_auth]).
+    Credentials(kafka_edge::edge::auth::cli::CredentialsArgs),
 }
 
 #[derive(Args)]
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => runtime.block_on(demo::run(args)),
+        Some(Command::Credentials(args)) => kafka_edge::edge::auth::cli::run(args),
         None => match load(cli.run) {
             Ok(config) => runtime.block_on(async {
                 let listener = bind(&config).await?;

@@ -31,9 +31,19 @@ fn script() -> impl Strategy<Value = Script> {
         any::<bool>(),
         any::<bool>(),
         1usize..6,
+        any::<bool>(),
     )
         .prop_map(
-            |(requests, client_cuts, broker_cuts, turns, answers, half_close, in_flight)| Script {
+            |(
+                requests,
+                client_cuts,
+                broker_cuts,
+                turns,
+                answers,
+                half_close,
+                in_flight,
+                edge_login,
+            )| Script {
                 requests,
                 client_cuts,
                 broker_cuts,
@@ -41,6 +51,7 @@ fn script() -> impl Strategy<Value = Script> {
                 broker_answers_acks0: answers,
                 half_close,
                 max_in_flight: in_flight,
+                edge_login,
             },
         )
 }
@@ -95,7 +106,7 @@ fn a_conversation_cut_at_every_byte() {
         ),
         (Request::Unknown, 2),
     ];
-    for answers in [false, true] {
+    for (answers, edge_login) in [(false, false), (true, false), (false, true)] {
         let outcome = conversation::run(&Script {
             requests: requests.clone(),
             client_cuts: vec![1],
@@ -104,6 +115,7 @@ fn a_conversation_cut_at_every_byte() {
             broker_answers_acks0: answers,
             half_close: true,
             max_in_flight: 2,
+            edge_login,
         });
         assert!(outcome.error.is_none(), "{:?}", outcome.error);
     }

@@ -74,6 +74,7 @@ fn script(c: &mut Choices) -> Script {
         broker_answers_acks0: flags & 1 != 0,
         half_close: flags & 2 != 0,
         max_in_flight: 1 + usize::from(flags >> 2) % 6,
+        edge_login: flags & 0x80 != 0,
     }
 }
 

@@ -126,6 +126,13 @@ pub enum Step {
     /// (requests) The client is owed as many answers as it may be: read no more of its
     /// requests until answers go out.
     Full,
+    /// (requests) The first `len` bytes of the input are a whole request the edge answers
+    /// itself (ApiVersions, SaslHandshake, SaslAuthenticate of a client that logs in at the
+    /// gateway): take them out, and give the answer with [`Exchange::answer_intercepted`].
+    Intercept { len: usize },
+    /// (responses) The next answer due is one the edge has not given yet: read no more of
+    /// the broker's until it has.
+    Pause,
 }
 
 /// What the exchange tells the metrics as frames go by.
@@ -148,6 +155,8 @@ enum Pending {
         sent: Instant,
     },
     Local(Bytes),
+    /// A request the edge answers itself (a login's), its answer not yet given.
+    Intercepted(Option<Bytes>),
 }
 
 /// Where the request direction stands within the client's byte stream.
@@ -207,6 +216,8 @@ pub struct Exchange {
     last_answered: i32,
     /// No more requests will come (the client finished, or the gateway is shutting down).
     requests_closed: bool,
+    /// Whether clients log in at the gateway: their login requests are intercepted.
+    edge_login: bool,
     client_seen: Instant,
     broker_seen: Instant,
     /// When the client last received a whole answer.
@@ -224,10 +235,18 @@ impl Exchange {
             next_id: 0,
             last_answered: -1,
             requests_closed: false,
+            edge_login: false,
             client_seen: now,
             broker_seen: now,
             answered: now,
         }
+    }
+
+    /// Has the login requests of a client that logs in at the gateway intercepted, and
+    /// answered by the edge, instead of forwarded.
+    pub fn with_edge_login(mut self) -> Exchange {
+        self.edge_login = true;
+        self
     }
 
     // === the request direction ===
@@ -280,7 +299,28 @@ impl Exchange {
                 need: input.len() + 1,
             });
         };
-        match admit(&head)? {
+        match admit(&head, self.edge_login)? {
+            Admit::Intercept => {
+                if head.frame_len > MAX_INTERCEPTED {
+                    return Err(ExchangeError::Frame {
+                        side: Side::Client,
+                        source: FrameError::TooLarge {
+                            size: (head.frame_len - frame::SIZE_PREFIX) as i32,
+                            max: MAX_INTERCEPTED,
+                        },
+                    });
+                }
+                if input.len() < head.frame_len {
+                    return Ok(Step::Wait {
+                        need: head.frame_len,
+                    });
+                }
+                observer.request(head.api_key, head.frame_len);
+                self.pending.push_back(Pending::Intercepted(None));
+                Ok(Step::Intercept {
+                    len: head.frame_len,
+                })
+            }
             Admit::Local(answer) => {
                 observer.request(head.api_key, head.frame_len);
                 self.pending.push_back(Pending::Local(answer));
@@ -310,6 +350,16 @@ impl Exchange {
                 let n = self.pass_request(head.frame_len, input.len());
                 Ok(Step::Forward(n))
             }
+        }
+    }
+
+    /// The edge's answer to the oldest request it intercepted.
+    pub fn answer_intercepted(&mut self, answer: Bytes) {
+        if let Some(slot) = self.pending.iter_mut().find_map(|p| match p {
+            Pending::Intercepted(slot @ None) => Some(slot),
+            _ => None,
+        }) {
+            *slot = Some(answer);
         }
     }
 
@@ -442,14 +492,20 @@ impl Exchange {
             Answer::Between => {}
         }
         // An answer of the gateway's own goes out when its turn comes, before any broker bytes.
-        if let Some(Pending::Local(_)) = self.pending.front() {
-            if let Some(Pending::Local(answer)) = self.pending.pop_front() {
-                self.answered = arrived;
-                return Ok(Step::Replace {
-                    consumed: 0,
-                    with: answer,
-                });
+        match self.pending.front() {
+            Some(Pending::Local(_) | Pending::Intercepted(Some(_))) => {
+                if let Some(Pending::Local(answer) | Pending::Intercepted(Some(answer))) =
+                    self.pending.pop_front()
+                {
+                    self.answered = arrived;
+                    return Ok(Step::Replace {
+                        consumed: 0,
+                        with: answer,
+                    });
+                }
             }
+            Some(Pending::Intercepted(None)) => return Ok(Step::Pause),
+            _ => {}
         }
         let Some(head) = frame::peek_response(input, self.limits.max_frame).map_err(|source| {
             ExchangeError::Frame {
@@ -668,7 +724,11 @@ impl Exchange {
 
     /// Whether an answer of the gateway's own is waiting to go out.
     pub fn local_answer_due(&self) -> bool {
-        self.answer == Answer::Between && matches!(self.pending.front(), Some(Pending::Local(_)))
+        self.answer == Answer::Between
+            && matches!(
+                self.pending.front(),
+                Some(Pending::Local(_) | Pending::Intercepted(Some(_)))
+            )
     }
 
     // === idleness ===
@@ -694,7 +754,7 @@ impl Exchange {
     pub fn broker_silence(&self, now: Instant, limit: Duration) -> Result<Duration, Idle> {
         let oldest = self.pending.iter().find_map(|p| match p {
             Pending::Broker { sent, .. } => Some(*sent),
-            Pending::Local(_) => None,
+            Pending::Local(_) | Pending::Intercepted(_) => None,
         });
         let since = match (self.answer, oldest) {
             (Answer::Between, None) => return Ok(limit),
@@ -715,15 +775,30 @@ fn left_of(since: Instant, now: Instant, limit: Duration) -> Option<Duration> {
         .filter(|left| !left.is_zero())
 }
 
+/// The largest request the edge answers itself: logins are small.
+const MAX_INTERCEPTED: usize = 1024 * 1024;
+
 /// How a request is handled, decided from its head alone.
 enum Admit {
     /// Forward it; its answer needs this rewrite, if any.
     Forward(Option<Rewrite>),
     /// Swallow it; this is the gateway's answer.
     Local(Bytes),
+    /// Hand it to the edge, which answers it.
+    Intercept,
 }
 
-fn admit(head: &RequestHead) -> Result<Admit, ExchangeError> {
+/// The requests a client that logs in at the gateway has answered by the edge.
+const LOGIN_APIS: [ApiKey; 3] = [
+    ApiKey::ApiVersions,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
+];
+
+fn admit(head: &RequestHead, edge_login: bool) -> Result<Admit, ExchangeError> {
+    if edge_login && LOGIN_APIS.iter().any(|api| *api as i16 == head.api_key) {
+        return Ok(Admit::Intercept);
+    }
     let rewrite = Rewrite::for_api(head.api_key, head.api_version);
     if head.api_key == ApiKey::SaslHandshake as i16 && head.api_version == 0 {
         return Err(ExchangeError::SaslHandshakeV0);

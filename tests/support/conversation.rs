@@ -75,6 +75,9 @@ pub struct Script {
     /// Whether the client shuts down its sending side after its last request.
     pub half_close: bool,
     pub max_in_flight: usize,
+    /// Whether clients log in at the gateway: their ApiVersions requests are then answered
+    /// by the edge (here, a turn after they arrive), in order among the broker's answers.
+    pub edge_login: bool,
 }
 
 /// The gateway's address for every node, and what it learned.
@@ -214,9 +217,13 @@ impl Request {
         !matches!(self, Request::Produce { acks: 0, .. })
     }
 
-    /// Whether the broker sees it (the gateway answers too-new ApiVersions itself).
-    fn forwarded(&self) -> bool {
-        !matches!(self, Request::ApiVersions { version } if !api_versions_offered(*version))
+    /// Whether the broker sees it (the gateway answers too-new ApiVersions itself, and
+    /// every ApiVersions when clients log in at the edge).
+    fn forwarded(&self, edge_login: bool) -> bool {
+        match self {
+            Request::ApiVersions { version } => !edge_login && api_versions_offered(*version),
+            _ => true,
+        }
     }
 }
 
@@ -351,6 +358,11 @@ pub fn run(script: &Script) -> Outcome {
         max_in_flight: script.max_in_flight.max(1),
     };
     let mut exchange = Exchange::new(limits, now);
+    if script.edge_login {
+        exchange = exchange.with_edge_login();
+    }
+    // Requests the edge holds, answered on the client's next turn.
+    let mut intercepted: Vec<Vec<u8>> = Vec::new();
 
     // The client's whole stream, and what it must get back.
     let mut client_stream = Vec::new();
@@ -359,7 +371,7 @@ pub fn run(script: &Script) -> Outcome {
     for (request, id) in &script.requests {
         let bytes = request.encode(*id);
         client_stream.extend_from_slice(&bytes);
-        if request.forwarded() {
+        if request.forwarded(script.edge_login) {
             forwarded.extend_from_slice(&bytes);
         }
         if let Request::Fetch { record_bytes, .. } = request {
@@ -402,6 +414,10 @@ pub fn run(script: &Script) -> Outcome {
                 break;
             }
             if client_turn {
+                for request in intercepted.drain(..) {
+                    exchange.answer_intercepted(edge_answer(&request));
+                    moved = true;
+                }
                 // The client sends its next piece, and the gateway passes what it can.
                 if client_sent < client_stream.len() {
                     let n = cut(&script.client_cuts, turn).min(client_stream.len() - client_sent);
@@ -429,8 +445,14 @@ pub fn run(script: &Script) -> Outcome {
                             client_buf.drain(..consumed);
                             moved = true;
                         }
-                        Ok(Step::Wait { .. }) | Ok(Step::Full) => break,
-                        Ok(Step::Rewrite { .. }) => panic!("a request handed out for rewriting"),
+                        Ok(Step::Intercept { len }) => {
+                            intercepted.push(client_buf.drain(..len).collect());
+                            moved = true;
+                        }
+                        Ok(Step::Wait { .. } | Step::Full) => break,
+                        Ok(Step::Rewrite { .. } | Step::Pause) => {
+                            panic!("a request step that is not one")
+                        }
                         Err(e) => {
                             error = Some(e.to_string());
                             break;
@@ -491,7 +513,10 @@ pub fn run(script: &Script) -> Outcome {
                             }
                             moved = true;
                         }
-                        Ok(Step::Wait { .. }) | Ok(Step::Full) => break,
+                        Ok(Step::Wait { .. } | Step::Pause) => break,
+                        Ok(Step::Full | Step::Intercept { .. }) => {
+                            panic!("an answer step that is not one")
+                        }
                         Err(e) => {
                             error = Some(e.to_string());
                             break;
@@ -685,6 +710,22 @@ fn assert_hints<'a>(hints: impl Iterator<Item = (i32, &'a str, i32)>, expected: 
     }
 }
 
+/// What the edge answers an intercepted ApiVersions request with: what the gateway would
+/// (a refusal for a version too new, an answer in the v0 layout otherwise).
+fn edge_answer(request: &[u8]) -> Bytes {
+    let version = i16::from_be_bytes([request[6], request[7]]);
+    let correlation_id = i32::from_be_bytes([request[8], request[9], request[10], request[11]]);
+    if !api_versions_offered(version) {
+        return kafka_edge::rewrite::api_versions::unsupported_version(correlation_id, 3);
+    }
+    Bytes::from(answer_frame(
+        ApiKey::ApiVersions,
+        0,
+        correlation_id,
+        &ApiVersionsResponse::default(),
+    ))
+}
+
 /// Feeds raw bytes to the exchange, as a client and a broker would send them (`client` and
 /// `broker` cut into pieces of the given sizes, taking turns), with no promise about what
 /// they are. Returns what reached the client, or the error that stopped the conversation.
@@ -734,7 +775,11 @@ pub fn replay(
                     break;
                 }
                 Step::Full => break,
-                Step::Rewrite { .. } => panic!("a request handed out for rewriting"),
+                Step::Intercept { len } => {
+                    client_buf.drain(..len);
+                    exchange.answer_intercepted(Bytes::new());
+                }
+                Step::Rewrite { .. } | Step::Pause => panic!("a request step that is not one"),
             }
         }
         if broker_at < broker.len() {
@@ -772,7 +817,7 @@ pub fn replay(
                     );
                     break;
                 }
-                Step::Full => break,
+                Step::Full | Step::Pause | Step::Intercept { .. } => break,
             }
         }
         if !moved {
