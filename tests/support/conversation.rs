@@ -344,7 +344,18 @@ fn broker_answer(frame: &[u8], script: &Script, fetch_bytes: usize) -> Option<Ve
                     )),
             )
         }
-        _ => return None,
+        // Anything else a real client sends: an answer of just the header, so the
+        // conversation goes on in order (a rewritten API's walk refuses it, and stops it).
+        _ => {
+            let mut out = BytesMut::new();
+            let header_version = api.response_header_version(version);
+            out.put_i32(if header_version >= 1 { 5 } else { 4 });
+            out.put_i32(id);
+            if header_version >= 1 {
+                out.put_u8(0);
+            }
+            out.to_vec()
+        }
     })
 }
 
@@ -824,4 +835,119 @@ pub fn replay(
             return Ok(to_client);
         }
     }
+}
+
+/// Feeds a client's captured bytes (a real client's, through a real gateway) to the exchange,
+/// cut into pieces of `client_cut` bytes, while the simulated broker answers each request the
+/// exchange forwards (naming its brokers at internal addresses), its bytes cut into pieces of
+/// `broker_cut`. Whatever the bytes, the exchange must neither panic nor step outside its
+/// input, and no internal address may reach the client.
+pub fn replay_client(
+    client: &[u8],
+    client_cut: usize,
+    broker_cut: usize,
+    broker_answers_acks0: bool,
+) -> Result<Vec<u8>, String> {
+    let script = Script {
+        requests: Vec::new(),
+        client_cuts: vec![client_cut],
+        broker_cuts: vec![broker_cut],
+        turns: vec![true, false],
+        broker_answers_acks0,
+        half_close: false,
+        max_in_flight: 8,
+        edge_login: false,
+    };
+    let book = Book::new();
+    let now = Instant::now();
+    let limits = Limits {
+        max_frame: 1 << 20,
+        max_held: 1 << 20,
+        max_in_flight: 8,
+    };
+    let mut exchange = Exchange::new(limits, now);
+    let (mut client_at, mut client_buf) = (0, Vec::new());
+    let (mut to_broker, mut broker_read) = (Vec::new(), 0);
+    let (mut broker_stream, mut broker_at, mut broker_buf) = (Vec::new(), 0, Vec::new());
+    let mut to_client = Vec::new();
+    let outcome = loop {
+        let mut moved = false;
+        if client_at < client.len() {
+            let n = client_cut.max(1).min(client.len() - client_at);
+            client_buf.extend_from_slice(&client[client_at..client_at + n]);
+            client_at += n;
+            moved = true;
+        }
+        let stepped = (|| -> Result<(), String> {
+            loop {
+                match exchange
+                    .on_client(&mut client_buf, now, &Quiet)
+                    .map_err(|e| e.to_string())?
+                {
+                    Step::Forward(n) => {
+                        to_broker.extend(client_buf.drain(..n));
+                    }
+                    Step::Replace { consumed, .. } => {
+                        client_buf.drain(..consumed);
+                    }
+                    Step::Wait { .. } | Step::Full => return Ok(()),
+                    other => panic!("a request step that is not one: {other:?}"),
+                }
+            }
+        })();
+        if let Err(e) = stepped {
+            break Err(e);
+        }
+        while to_broker.len() - broker_read >= 4 {
+            let size =
+                i32::from_be_bytes(to_broker[broker_read..broker_read + 4].try_into().unwrap());
+            let end = broker_read + 4 + size as usize;
+            if to_broker.len() < end {
+                break;
+            }
+            if let Some(answer) = broker_answer(&to_broker[broker_read..end], &script, 64) {
+                broker_stream.extend_from_slice(&answer);
+            }
+            broker_read = end;
+            moved = true;
+        }
+        if broker_at < broker_stream.len() {
+            let n = broker_cut.max(1).min(broker_stream.len() - broker_at);
+            broker_buf.extend_from_slice(&broker_stream[broker_at..broker_at + n]);
+            broker_at += n;
+            moved = true;
+        }
+        let stepped = (|| -> Result<(), String> {
+            loop {
+                match exchange
+                    .on_broker(&mut broker_buf, now, &Quiet)
+                    .map_err(|e| e.to_string())?
+                {
+                    Step::Forward(n) => to_client.extend(broker_buf.drain(..n)),
+                    Step::Replace { consumed, with } => {
+                        to_client.extend_from_slice(&with);
+                        broker_buf.drain(..consumed);
+                    }
+                    Step::Rewrite { len } => {
+                        let held = Bytes::copy_from_slice(&broker_buf[..len]);
+                        broker_buf.drain(..len);
+                        let out = exchange
+                            .rewrite_held(held, now, &book, &Quiet)
+                            .map_err(|e| e.to_string())?;
+                        to_client.extend_from_slice(&out);
+                    }
+                    Step::Wait { .. } | Step::Pause | Step::Full => return Ok(()),
+                    other => panic!("an answer step that is not one: {other:?}"),
+                }
+            }
+        })();
+        if let Err(e) = stepped {
+            break Err(e);
+        }
+        if !moved {
+            break Ok(());
+        }
+    };
+    assert_no_internal(&to_client);
+    outcome.map(|()| to_client)
 }
