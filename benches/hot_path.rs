@@ -5,6 +5,8 @@
 //!   (Metadata also at v12 with 100 brokers and 1,000 partitions, the figure quoted so far).
 //!   Metadata at 3 brokers and 10 partitions is what every client pays at bootstrap; the
 //!   ShareFetch pair shows what a response that names no broker costs against one that does.
+//!   The group descriptions (classic, KIP-848 consumer, share and streams) describe one group
+//!   of 20 members, as `kafka-consumer-groups --describe --members` asks for it.
 //!   Each frame is rewritten once before timing, and must come back Ok and changed exactly
 //!   when it names a broker, so no bench measures an error path.
 //! - `pump/*`: one session's two pumps (`session::relay`) between an in-memory client and a
@@ -25,6 +27,7 @@ use kafka_edge::cluster::route::{Route, RouteError};
 use kafka_edge::config::{self, Config};
 use kafka_edge::gateway::Gateway;
 use kafka_edge::rewrite::api_versions::{self, Limit};
+use kafka_edge::rewrite::wire::put_uvarint;
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
 use kafka_protocol::messages::api_versions_response::{ApiVersion, SupportedFeatureKey};
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -52,6 +55,10 @@ use tokio_util::sync::CancellationToken;
 // ---------------------------------------------------------------------------------------------
 // Frames
 
+/// Frames kafka-protocol cannot encode, shared with the unit tests.
+#[path = "../src/rewrite/test_frames.rs"]
+mod test_frames;
+
 /// One frame: size prefix, header, body.
 fn frame(
     header: &impl Encodable,
@@ -70,13 +77,9 @@ fn frame(
     out.freeze()
 }
 
-/// A response frame as a broker sends it. ApiVersions keeps header v0 at every version, so
-/// that a client can read it before the versions are agreed.
+/// A response frame as a broker sends it.
 fn response_frame(api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Bytes {
-    let header_version = match api {
-        ApiKey::ApiVersions => 0,
-        _ => api.response_header_version(version),
-    };
+    let header_version = api.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     frame(&header, header_version, body, version)
 }
@@ -131,10 +134,10 @@ impl AddressBook for Plan {
 }
 
 /// The highest version of an API the gateway lets clients negotiate.
-fn highest_offered(api: ApiKey) -> i16 {
-    match api_versions::limit(api as i16) {
+fn highest_offered(kind: Rewrite) -> i16 {
+    match api_versions::limit(kind.api_key()) {
         Limit::Range { max, .. } => max,
-        other => panic!("{api:?} is in the rewrite set but limited to {other:?}"),
+        other => panic!("{kind:?} is in the rewrite set but limited to {other:?}"),
     }
 }
 
@@ -149,11 +152,23 @@ struct Case {
 
 impl Case {
     fn new(name: String, kind: Rewrite, version: i16, body: &impl Encodable) -> Case {
+        let header = ResponseHeader::default().with_correlation_id(7);
+        let frame = frame(
+            &header,
+            kind.response_header_version(version),
+            body,
+            version,
+        );
+        Case::of_frame(name, kind, version, frame)
+    }
+
+    /// A case of a frame built by hand, for what kafka-protocol cannot encode.
+    fn of_frame(name: String, kind: Rewrite, version: i16, frame: Bytes) -> Case {
         Case {
             name,
             kind,
             version,
-            frame: response_frame(kind.api_key(), version, 7, body),
+            frame,
             names_nodes: true,
         }
     }
@@ -225,7 +240,7 @@ fn api_versions_case() -> Case {
         })
         .collect();
     // v5's answer is laid out as v4's, the last one kafka-protocol encodes.
-    let version = highest_offered(ApiKey::ApiVersions)
+    let version = highest_offered(Rewrite::ApiVersions)
         .min(<ApiVersionsResponse as kafka_protocol::protocol::Message>::VERSIONS.max);
     let name = format!("api_versions_v{version}_{}_keys", keys.len());
     let body = ApiVersionsResponse::default()
@@ -238,7 +253,7 @@ fn api_versions_case() -> Case {
 }
 
 fn share_fetch_case(moved: bool) -> Case {
-    let version = highest_offered(ApiKey::ShareFetch);
+    let version = highest_offered(Rewrite::ShareFetch);
     let records = Bytes::from(vec![0u8; 16 * 1024]);
     let mut partitions: Vec<fetch::PartitionData> = (0..3)
         .map(|p| {
@@ -284,14 +299,140 @@ fn share_fetch_case(moved: bool) -> Case {
     }
 }
 
+/// One group of 20 members as each KIP-848 describe API answers it: every member subscribed
+/// to two topics with three partitions of each assigned.
+fn group_description_cases() -> Vec<Case> {
+    use kafka_protocol::messages::{
+        consumer_group_describe_response as consumer, share_group_describe_response as share,
+        ConsumerGroupDescribeResponse, ShareGroupDescribeResponse,
+    };
+    use test_frames::{StreamsGroup, StreamsMember, Tasks, Topology};
+    const TOPICS: [&str; 2] = ["orders", "audit"];
+    let partitions = |i: i32| vec![3 * i, 3 * i + 1, 3 * i + 2];
+    let host = |i: i32| s(&format!("/10.0.3.{i}"));
+
+    let version = highest_offered(Rewrite::ConsumerGroupDescribe);
+    let assigned = |i: i32| {
+        consumer::Assignment::default().with_topic_partitions(
+            TOPICS
+                .iter()
+                .map(|t| {
+                    consumer::TopicPartitions::default()
+                        .with_topic_name(TopicName(s(t)))
+                        .with_partitions(partitions(i))
+                })
+                .collect(),
+        )
+    };
+    let consumers = ConsumerGroupDescribeResponse::default().with_groups(vec![
+        consumer::DescribedGroup::default()
+            .with_group_id(GroupId(s("orders-app")))
+            .with_group_state(s("Stable"))
+            .with_assignor_name(s("uniform"))
+            .with_members(
+                (0..20)
+                    .map(|i| {
+                        consumer::Member::default()
+                            .with_member_id(s(&format!("consumer-{i}-5f0c2a")))
+                            .with_client_id(s("orders-app"))
+                            .with_client_host(host(i))
+                            .with_subscribed_topic_names(
+                                TOPICS.iter().map(|t| TopicName(s(t))).collect(),
+                            )
+                            .with_assignment(assigned(i))
+                            .with_target_assignment(assigned(i))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let mut cases = vec![Case::new(
+        format!("consumer_group_describe_v{version}_1_group_20_members"),
+        Rewrite::ConsumerGroupDescribe,
+        version,
+        &consumers,
+    )];
+
+    let version = highest_offered(Rewrite::ShareGroupDescribe);
+    let shares =
+        ShareGroupDescribeResponse::default().with_groups(vec![share::DescribedGroup::default()
+            .with_group_id(GroupId(s("jobs-app")))
+            .with_group_state(s("Stable"))
+            .with_assignor_name(s("simple"))
+            .with_members(
+                (0..20)
+                    .map(|i| {
+                        share::Member::default()
+                            .with_member_id(s(&format!("share-{i}-5f0c2a")))
+                            .with_client_id(s("jobs-app"))
+                            .with_client_host(host(i))
+                            .with_subscribed_topic_names(
+                                TOPICS.iter().map(|t| TopicName(s(t))).collect(),
+                            )
+                            .with_assignment(
+                                share::Assignment::default().with_topic_partitions(
+                                    TOPICS
+                                        .iter()
+                                        .map(|t| {
+                                            share::TopicPartitions::default()
+                                                .with_topic_name(TopicName(s(t)))
+                                                .with_partitions(partitions(i))
+                                        })
+                                        .collect(),
+                                ),
+                            )
+                    })
+                    .collect(),
+            )]);
+    cases.push(Case::new(
+        format!("share_group_describe_v{version}_1_group_20_members"),
+        Rewrite::ShareGroupDescribe,
+        version,
+        &shares,
+    ));
+
+    let version = highest_offered(Rewrite::StreamsGroupDescribe);
+    let tasks = |i: i32| Tasks {
+        active: TOPICS
+            .iter()
+            .map(|t| (t.to_string(), partitions(i)))
+            .collect(),
+        ..Tasks::default()
+    };
+    let streams = StreamsGroup {
+        group_id: "clicks-app".into(),
+        group_state: "Stable".into(),
+        topology: Some(Topology::default()),
+        members: (0..20)
+            .map(|i| StreamsMember {
+                member_id: format!("streams-{i}-5f0c2a"),
+                client_id: "clicks-app-StreamThread-1".into(),
+                client_host: format!("/10.0.3.{i}"),
+                process_id: format!("process-{i}"),
+                user_endpoint: Some((format!("clicks-{i}.apps.example"), 7070)),
+                assignment: tasks(i),
+                target_assignment: tasks(i),
+                ..StreamsMember::default()
+            })
+            .collect(),
+        ..StreamsGroup::default()
+    };
+    cases.push(Case::of_frame(
+        format!("streams_group_describe_v{version}_1_group_20_members"),
+        Rewrite::StreamsGroupDescribe,
+        version,
+        test_frames::streams_group_describe(version, 0, &[streams]),
+    ));
+    cases
+}
+
 fn rewrite_cases() -> Vec<Case> {
-    let metadata_version = highest_offered(ApiKey::Metadata);
-    let cluster_version = highest_offered(ApiKey::DescribeCluster);
-    let quorum_version = highest_offered(ApiKey::DescribeQuorum);
-    let coordinator_version = highest_offered(ApiKey::FindCoordinator);
-    let ack_version = highest_offered(ApiKey::ShareAcknowledge);
-    let configs_version = highest_offered(ApiKey::DescribeConfigs);
-    let groups_version = highest_offered(ApiKey::DescribeGroups);
+    let metadata_version = highest_offered(Rewrite::Metadata);
+    let cluster_version = highest_offered(Rewrite::DescribeCluster);
+    let quorum_version = highest_offered(Rewrite::DescribeQuorum);
+    let coordinator_version = highest_offered(Rewrite::FindCoordinator);
+    let ack_version = highest_offered(Rewrite::ShareAcknowledge);
+    let configs_version = highest_offered(Rewrite::DescribeConfigs);
+    let groups_version = highest_offered(Rewrite::DescribeGroups);
     let groups =
         DescribeGroupsResponse::default().with_groups(vec![groups::DescribedGroup::default()
             .with_group_id(GroupId(s("orders-app")))
@@ -449,6 +590,10 @@ fn rewrite_cases() -> Vec<Case> {
             groups_version,
             &groups,
         ),
+    ]
+    .into_iter()
+    .chain(group_description_cases())
+    .chain([
         share_fetch_case(false),
         share_fetch_case(true),
         Case::new(
@@ -457,7 +602,8 @@ fn rewrite_cases() -> Vec<Case> {
             ack_version,
             &acknowledged,
         ),
-    ]
+    ])
+    .collect()
 }
 
 fn rewrites(c: &mut Criterion) {

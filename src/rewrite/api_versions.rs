@@ -388,6 +388,18 @@ mod tests {
     }
 
     #[test]
+    fn group_descriptions_are_offered_exactly_as_far_as_they_are_walked() {
+        for (kind, min, max) in [
+            (Rewrite::ConsumerGroupDescribe, 0, 1),
+            (Rewrite::ShareGroupDescribe, 1, 1),
+            (Rewrite::StreamsGroupDescribe, 0, 1),
+        ] {
+            assert_eq!(limit(kind.api_key()), Limit::Range { min, max }, "{kind:?}");
+            assert_eq!(Rewrite::for_api(kind.api_key()), Some(kind));
+        }
+    }
+
+    #[test]
     fn every_known_key_up_to_the_last_reviewed_is_decided() {
         for key in 0..=LAST_REVIEWED_KEY {
             assert_ne!(limit(key), Limit::Any, "key {key} passes unreviewed");
@@ -420,7 +432,7 @@ mod tests {
         let out = response(
             Rewrite::ApiVersions,
             3,
-            frame(ApiKey::ApiVersions, 0, 8, &reply),
+            frame(Rewrite::ApiVersions, 0, 8, &reply),
             &Book::default(),
         )
         .unwrap();
