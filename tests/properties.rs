@@ -288,6 +288,35 @@ proptest! {
         rewritten(Rewrite::ShareAcknowledge, 1, &ack).node_endpoints.iter().for_each(|e| assert_gateway(&e.host, e.node_id.0, e.port));
     }
 
+    /// At every version offered, v2 included (which kafka-protocol cannot encode): the
+    /// rewritten frame is the broker's with each endpoint replaced.
+    #[test]
+    fn share_fetch_and_acknowledge_at_every_offered_version(
+        nodes in nodes(),
+        records in prop::collection::vec(any::<u8>(), 0..64),
+        fetch_version in offered(Rewrite::ShareFetch),
+        ack_version in offered(Rewrite::ShareAcknowledge),
+    ) {
+        use test_frames::{share_acknowledge, share_fetch, NodeEndpoint, SharePartition};
+        let endpoints = |gateway: bool| nodes.iter().map(|n| NodeEndpoint {
+            node_id: n.id,
+            host: if gateway { GATEWAY.to_owned() } else { n.host.clone() },
+            port: if gateway { 19000 + n.id } else { n.port },
+            rack: Some("zone".to_owned()),
+        }).collect::<Vec<_>>();
+        let topics = vec![([9; 16], nodes.iter().enumerate().map(|(i, n)| SharePartition {
+            partition_index: i as i32,
+            error_code: 6,
+            current_leader: (n.id, 1),
+            records: records.clone(),
+            acquired_records: vec![(0, 1, 1)],
+        }).collect())];
+        let out = rewritten_frame(Rewrite::ShareFetch, fetch_version, share_fetch(&topics, &endpoints(false)));
+        prop_assert_eq!(out, share_fetch(&topics, &endpoints(true)));
+        let out = rewritten_frame(Rewrite::ShareAcknowledge, ack_version, share_acknowledge(ack_version, &topics, &endpoints(false)));
+        prop_assert_eq!(out, share_acknowledge(ack_version, &topics, &endpoints(true)));
+    }
+
     /// Any groups of members, whose hosts the broker saw as upstream addresses: every member
     /// host becomes the gateway marker, and everything else decodes as it was.
     #[test]

@@ -140,8 +140,8 @@ pub(crate) fn walked_versions(api_key: i16) -> Option<(i16, i16)> {
         ApiKey::DescribeCluster => (0, 2),
         ApiKey::ConsumerGroupDescribe => (0, 1),
         ApiKey::ShareGroupDescribe => (1, 1),
-        ApiKey::ShareFetch => (1, 1),
-        ApiKey::ShareAcknowledge => (1, 1),
+        ApiKey::ShareFetch => (1, 2),
+        ApiKey::ShareAcknowledge => (1, 2),
         _ => return None,
     })
 }
@@ -259,7 +259,7 @@ fn walk<'a>(
         Rewrite::ShareGroupDescribe => group_describe::rewrite_share(&mut walk),
         Rewrite::StreamsGroupDescribe => streams_group_describe::rewrite(&mut walk, version),
         Rewrite::ShareFetch => share::rewrite_fetch(&mut walk, book),
-        Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, book),
+        Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, version, book),
         Rewrite::ApiVersions => Ok(()),
     };
     match walked {

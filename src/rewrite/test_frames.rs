@@ -1,5 +1,6 @@
 //! Response frames that kafka-protocol 0.18 cannot encode, written by hand from Kafka 4.4.0's
-//! message specs: StreamsGroupDescribe (KIP-1071, every version). The unit tests in `src/rewrite` and the property tests in
+//! message specs: StreamsGroupDescribe (KIP-1071, every version), ShareFetch v2 and
+//! ShareAcknowledge v2. The unit tests in `src/rewrite` and the property tests in
 //! `tests/properties.rs` both use them; the latter includes this file by path, so it names
 //! nothing of the crate but `put_uvarint`, which each includer brings into the parent module.
 //!
@@ -41,6 +42,11 @@ impl Writer {
         self
     }
 
+    pub fn uuid(&mut self, value: [u8; 16]) -> &mut Self {
+        self.0.put_slice(&value);
+        self
+    }
+
     pub fn string(&mut self, value: &str) -> &mut Self {
         self.nullable_string(Some(value))
     }
@@ -67,6 +73,12 @@ impl Writer {
     /// The length of a compact array (or string) that is not null.
     pub fn length(&mut self, len: usize) -> &mut Self {
         put_uvarint(&mut self.0, len as u32 + 1);
+        self
+    }
+
+    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
+        self.length(value.len());
+        self.0.put_slice(value);
         self
     }
 
@@ -324,4 +336,99 @@ fn topology_node(w: &mut Writer, node: &TopologyNode) {
         .strings(&node.stores)
         .strings(&node.successors)
         .tags();
+}
+
+// === ShareFetch (key 78) and ShareAcknowledge (key 79) ===
+
+#[derive(Debug, Clone, Default)]
+pub struct SharePartition {
+    pub partition_index: i32,
+    pub error_code: i16,
+    /// (leader id, leader epoch).
+    pub current_leader: (i32, i32),
+    /// ShareFetch only.
+    pub records: Vec<u8>,
+    /// ShareFetch only: (first offset, last offset, delivery count).
+    pub acquired_records: Vec<(i64, i64, i16)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeEndpoint {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// A ShareFetch response frame (v1 and v2 lay it out alike).
+pub fn share_fetch(
+    topics: &[([u8; 16], Vec<SharePartition>)],
+    endpoints: &[NodeEndpoint],
+) -> Bytes {
+    let mut w = Writer::default();
+    w.i32(0).i16(0).nullable_string(None).i32(30_000);
+    w.length(topics.len());
+    for (topic_id, partitions) in topics {
+        w.uuid(*topic_id).length(partitions.len());
+        for p in partitions {
+            w.i32(p.partition_index)
+                .i16(p.error_code)
+                .nullable_string(None)
+                .i16(0)
+                .nullable_string(None)
+                .i32(p.current_leader.0)
+                .i32(p.current_leader.1)
+                .tags()
+                .bytes(&p.records)
+                .length(p.acquired_records.len());
+            for (first, last, count) in &p.acquired_records {
+                w.i64(*first).i64(*last).i16(*count).tags();
+            }
+            w.tags();
+        }
+        w.tags();
+    }
+    node_endpoints(&mut w, endpoints);
+    w.frame(42)
+}
+
+/// A ShareAcknowledge response frame at `version` (v2 adds the acquisition lock timeout).
+pub fn share_acknowledge(
+    version: i16,
+    topics: &[([u8; 16], Vec<SharePartition>)],
+    endpoints: &[NodeEndpoint],
+) -> Bytes {
+    let mut w = Writer::default();
+    w.i32(0).i16(0).nullable_string(None);
+    if version >= 2 {
+        w.i32(30_000);
+    }
+    w.length(topics.len());
+    for (topic_id, partitions) in topics {
+        w.uuid(*topic_id).length(partitions.len());
+        for p in partitions {
+            w.i32(p.partition_index)
+                .i16(p.error_code)
+                .nullable_string(None)
+                .i32(p.current_leader.0)
+                .i32(p.current_leader.1)
+                .tags()
+                .tags();
+        }
+        w.tags();
+    }
+    node_endpoints(&mut w, endpoints);
+    w.frame(42)
+}
+
+fn node_endpoints(w: &mut Writer, endpoints: &[NodeEndpoint]) {
+    w.length(endpoints.len());
+    for e in endpoints {
+        w.i32(e.node_id)
+            .string(&e.host)
+            .i32(e.port)
+            .nullable_string(e.rack.as_deref())
+            .tags();
+    }
+    w.tags();
 }
