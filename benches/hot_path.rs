@@ -29,7 +29,9 @@ use kafka_edge::gateway::Gateway;
 use kafka_edge::rewrite::api_versions::{self, Limit};
 use kafka_edge::rewrite::wire::put_uvarint;
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
-use kafka_protocol::messages::api_versions_response::{ApiVersion, SupportedFeatureKey};
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
@@ -227,8 +229,10 @@ fn metadata(brokers: i32, partitions: i32) -> MetadataResponse {
 }
 
 /// What a broker that supports every API kafka-protocol knows answers: Produce and Fetch
-/// get capped, so the rewrite always edits the list.
-fn api_versions_case() -> Case {
+/// get capped, so the rewrite always edits the list. With `features`, also what a Kafka 4.4.0
+/// broker of a new cluster lists as supported and finalized, transaction.version 2 among
+/// them: the feature levels are walked, and capped where the offered versions need it.
+fn api_versions_case(features: bool) -> Case {
     let keys: Vec<ApiVersion> = ApiKey::iter()
         .map(|api| {
             let range = api.valid_versions();
@@ -241,13 +245,54 @@ fn api_versions_case() -> Case {
     // v5's answer is laid out as v4's, the last one kafka-protocol encodes.
     let version = highest_offered(Rewrite::ApiVersions)
         .min(<ApiVersionsResponse as kafka_protocol::protocol::Message>::VERSIONS.max);
-    let name = format!("api_versions_v{version}_{}_keys", keys.len());
+    let mut name = format!("api_versions_v{version}_{}_keys", keys.len());
+    let mut supported = vec![("metadata.version", 1, 27)];
+    let mut finalized = vec![];
+    if features {
+        supported = vec![
+            ("eligible.leader.replicas.version", 0, 1),
+            ("group.version", 0, 1),
+            ("kraft.version", 0, 1),
+            ("metadata.version", 7, 29),
+            ("share.version", 0, 2),
+            ("streams.version", 0, 1),
+            ("transaction.version", 0, 2),
+        ];
+        finalized = vec![
+            ("group.version", 1),
+            ("kraft.version", 1),
+            ("metadata.version", 29),
+            ("share.version", 1),
+            ("streams.version", 1),
+            ("transaction.version", 2),
+        ];
+        name += &format!("_{}_features", supported.len() + finalized.len());
+    }
     let body = ApiVersionsResponse::default()
         .with_api_keys(keys)
-        .with_supported_features(vec![SupportedFeatureKey::default()
-            .with_name(s("metadata.version"))
-            .with_min_version(1)
-            .with_max_version(27)]);
+        .with_supported_features(
+            supported
+                .into_iter()
+                .map(|(feature, min, max)| {
+                    SupportedFeatureKey::default()
+                        .with_name(s(feature))
+                        .with_min_version(min)
+                        .with_max_version(max)
+                })
+                .collect(),
+        )
+        .with_finalized_features_epoch(if features { 1234 } else { -1 })
+        .with_finalized_features(
+            finalized
+                .into_iter()
+                .map(|(feature, level)| {
+                    FinalizedFeatureKey::default()
+                        .with_name(s(feature))
+                        .with_max_version_level(level)
+                        .with_min_version_level(level)
+                })
+                .collect(),
+        );
     Case::new(name, Rewrite::ApiVersions, version, &body)
 }
 
@@ -523,7 +568,8 @@ fn rewrite_cases() -> Vec<Case> {
         );
 
     vec![
-        api_versions_case(),
+        api_versions_case(false),
+        api_versions_case(true),
         // Kept at v12 under its old name, so figures stay comparable with earlier runs.
         Case::new(
             "metadata_v12_100_brokers_1000_partitions".into(),

@@ -109,6 +109,36 @@ fn offered(kind: Rewrite) -> std::ops::RangeInclusive<i16> {
     }
 }
 
+/// Feature names: those clients act on, brokers' own, and any other.
+fn feature_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("transaction.version".to_owned()),
+        Just("group.version".to_owned()),
+        Just("share.version".to_owned()),
+        Just("streams.version".to_owned()),
+        Just("metadata.version".to_owned()),
+        Just("kraft.version".to_owned()),
+        "[a-z.]{1,24}",
+    ]
+}
+
+/// The highest level of a feature that clients act on, given the API versions the gateway
+/// offers: transaction.version 2 needs Produce v12+, TxnOffsetCommit v5+ and EndTxn v5+;
+/// the group, share and streams APIs are offered at their stable versions.
+fn feature_cap(name: &str) -> Option<i16> {
+    let offered =
+        |api: ApiKey, version: i16| rewrite::api_versions::limit(api as i16).allows(version);
+    let tv2 = offered(ApiKey::Produce, 12)
+        && offered(ApiKey::TxnOffsetCommit, 5)
+        && offered(ApiKey::EndTxn, 5);
+    match name {
+        "transaction.version" => Some(if tv2 { 2 } else { 1 }),
+        "group.version" | "streams.version" => Some(1),
+        "share.version" => Some(2),
+        _ => None,
+    }
+}
+
 /// A member of a KIP-848 group: id, the host the broker saw it connect from (upstream),
 /// subscribed topics, and the partitions of each topic assigned to it.
 #[derive(Debug, Clone)]
@@ -410,5 +440,37 @@ proptest! {
         let mut want = groups.clone();
         want.iter_mut().flat_map(|g| &mut g.members).for_each(|m| m.client_host = THROUGH_GATEWAY.into());
         prop_assert_eq!(out, test_frames::streams_group_describe(version, 0, &want));
+    }
+    /// ApiVersions from v3: every feature level a client could act on is capped to what the
+    /// gateway's offered API versions support, any other feature passes as it is, and no
+    /// range is left with its minimum above its maximum.
+    #[test]
+    fn api_versions_features(
+        features in prop::collection::vec((feature_name(), 0..4i16, 0..40i16), 0..8),
+        version in 3..=rewrite::api_versions::api_versions_max(),
+    ) {
+        use api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
+        let body = |features: &[(String, i16, i16)]| ApiVersionsResponse::default()
+            .with_api_keys(vec![ApiVersion::default().with_api_key(ApiKey::Produce as i16).with_min_version(3).with_max_version(13)])
+            .with_supported_features(features.iter().map(|(name, min, max)| SupportedFeatureKey::default()
+                .with_name(s(name)).with_min_version(*min).with_max_version(*max)).collect())
+            .with_finalized_features_epoch(7)
+            .with_finalized_features(features.iter().map(|(name, min, max)| FinalizedFeatureKey::default()
+                .with_name(s(name)).with_max_version_level(*max).with_min_version_level(*min)).collect());
+        let features: Vec<(String, i16, i16)> = features.into_iter().map(|(name, min, span)| (name, min, min + span)).collect();
+        let want: Vec<(String, i16, i16)> = features.iter().map(|(name, min, max)| match feature_cap(name) {
+            Some(cap) if *max > cap => (name.clone(), (*min).min(cap), cap),
+            _ => (name.clone(), *min, *max),
+        }).collect();
+        // v5 is laid out as v4, the last version kafka-protocol encodes.
+        let layout = version.min(ApiVersionsResponse::VERSIONS.max);
+        let out = rewritten_frame(Rewrite::ApiVersions, version, frame(Rewrite::ApiVersions, layout, &body(&features)));
+        let mut decoded = out.slice(4..);
+        ResponseHeader::decode(&mut decoded, 0).unwrap();
+        let got = ApiVersionsResponse::decode(&mut decoded, layout).unwrap();
+        prop_assert!(decoded.is_empty());
+        let wanted = body(&want);
+        prop_assert_eq!(got.supported_features, wanted.supported_features);
+        prop_assert_eq!(got.finalized_features, wanted.finalized_features);
     }
 }
