@@ -85,6 +85,7 @@ impl ClusterVersions {
 mod tests {
     use super::*;
     use crate::rewrite::testing::frame as response_frame;
+    use crate::rewrite::Rewrite;
     use kafka_protocol::messages::api_versions_response::*;
     use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, StrBytes};
@@ -107,7 +108,7 @@ mod tests {
                 .with_max_version_level(2)
                 .with_min_version_level(2)])
             .with_finalized_features_epoch(7);
-        ClusterVersions::read(&response_frame(ApiKey::ApiVersions, 3, 1, &answer)).unwrap()
+        ClusterVersions::read(&response_frame(Rewrite::ApiVersions, 3, 1, &answer)).unwrap()
     }
 
     #[test]

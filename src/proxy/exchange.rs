@@ -583,7 +583,7 @@ impl Exchange {
         arrived: Instant,
     ) -> Result<Step, ExchangeError> {
         let malformed = |e: crate::rewrite::wire::WireError| RewriteError::Decode {
-            api: ApiKey::Fetch,
+            api: ApiKey::Fetch as i16,
             version: 16,
             reason: e.to_string(),
         };
@@ -655,7 +655,7 @@ impl Exchange {
                     .and_then(|tail| {
                         (tail.len() == held.len()).then_some(tail).ok_or_else(|| {
                             RewriteError::Decode {
-                                api: ApiKey::Fetch,
+                                api: ApiKey::Fetch as i16,
                                 version: 16,
                                 reason: "the rewritten tail changed length".to_owned(),
                             }

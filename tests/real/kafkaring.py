@@ -22,10 +22,6 @@ JAVA_NEW = "java-" + KAFKA_VERSION
 # message) and is then reported as xfail; once it passes, the test fails until the entry is
 # removed here.
 KNOWN_GATEWAY_GAPS = {
-    # ConsumerGroupDescribe (69) and ShareGroupDescribe (77) answers name each member's
-    # ClientHost: for a client behind kafka-edge, the edge's cluster-side address (10.213.R.1),
-    # passed through unrewritten (DescribeGroups, the classic protocol's, is rewritten).
-    "member-hosts": r"'10\.213\.\d+\.1' in (what (java-4\.4\.0|franz) printed|the client's traffic)",
 }
 
 

@@ -313,9 +313,10 @@ fn broker_answer(frame: &[u8], script: &Script, fetch_bytes: usize) -> Option<Ve
                     )),
             )
         }
+        // v5's answer is laid out as v4's, the last one kafka-protocol encodes.
         ApiKey::ApiVersions => answer_frame(
             api,
-            0,
+            version.min(4),
             id,
             &ApiVersionsResponse::default().with_api_keys(vec![
                 api_versions_response::ApiVersion::default()
@@ -678,8 +679,10 @@ fn check_answer(frame: &Bytes, request: &Request) {
             );
         }
         Request::ApiVersions { version } => {
-            let a = ApiVersionsResponse::decode(&mut body, 0).expect("ApiVersions decodes");
             let refused = !api_versions_offered(*version);
+            // A refusal is in the v0 layout, whatever was asked; an answer at the version asked.
+            let layout = if refused { 0 } else { *version };
+            let a = ApiVersionsResponse::decode(&mut body, layout).expect("ApiVersions decodes");
             assert_eq!(
                 a.error_code == 35,
                 refused,
@@ -731,7 +734,7 @@ fn edge_answer(request: &[u8]) -> Bytes {
     }
     Bytes::from(answer_frame(
         ApiKey::ApiVersions,
-        0,
+        version,
         correlation_id,
         &ApiVersionsResponse::default(),
     ))
