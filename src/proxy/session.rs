@@ -297,6 +297,10 @@ impl Observer for Counting<'_> {
     fn rewrite(&self, api_key: i16, ok: bool) {
         self.metrics.rewrite(api_key, ok);
     }
+
+    fn client_id(&self, id: &str) {
+        self.counters.set_client_id(id);
+    }
 }
 
 /// The two pumps between a client and the broker of its route, until either side ends.
