@@ -56,6 +56,17 @@ enum Command {
     /// client producing and consuming through it. Needs nothing else installed.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// Print the configuration reference of this version.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Every key, its default, flag and meaning, as Markdown (docs/configuration.md).
+    Reference,
+    /// The same as a commented TOML file to start from (config/kafka-edge.toml).
+    Example,
 }
 
 #[derive(Args)]
@@ -116,6 +127,14 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => runtime.block_on(demo::run(args)),
+        Some(Command::Config(ConfigCommand::Reference)) => {
+            print!("{}", config::reference::markdown());
+            Ok(())
+        }
+        Some(Command::Config(ConfigCommand::Example)) => {
+            print!("{}", config::reference::example_file());
+            Ok(())
+        }
         None => match load(cli.run) {
             Ok(config) => runtime.block_on(async {
                 let listener = bind(&config).await?;
