@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::cluster::route::Route;
 use crate::cluster::upstream::{self, UpstreamError};
+use crate::config::Config;
 use crate::edge::proxy_protocol::{self, ProxyError};
 use crate::edge::sniff::{self, Heard, Mistake};
 use crate::gateway::Gateway;
@@ -128,8 +129,10 @@ pub async fn serve(
     gw: Arc<Gateway>,
     _permit: OwnedSemaphorePermit,
 ) {
+    // The rules this connection lives by, whatever a reload changes meanwhile.
+    let config = gw.config();
     // Behind a load balancer, the real client is in the PROXY header, not the socket.
-    let header = proxy_protocol::read_header(&mut client, gw.config().proxy_protocol);
+    let header = proxy_protocol::read_header(&mut client, config.proxy_protocol);
     let peer = match tokio::time::timeout(HEADER_TIMEOUT, header).await {
         Ok(Ok(real)) => real.unwrap_or(peer),
         Ok(Err(ProxyError::Io(e))) => {
@@ -149,7 +152,7 @@ pub async fn serve(
     };
     // Judged before dialing any broker: a wrong or silent client costs the cluster nothing.
     let (judge, limit) = match gw.client_tls() {
-        None => (sniff::plaintext as fn(&[u8]) -> _, gw.config().idle_timeout),
+        None => (sniff::plaintext as fn(&[u8]) -> _, config.idle_timeout),
         Some(tls) => (sniff::tls as fn(&[u8]) -> _, tls.handshake_timeout()),
     };
     match sniff::first_bytes(&client, judge, limit).await {
@@ -163,9 +166,9 @@ pub async fn serve(
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {
-            None => (route, counted(client, peer, route, &gw).await),
+            None => (route, counted(client, peer, route, &config, &gw).await),
             Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
-                Ok((stream, route)) => (route, counted(stream, peer, route, &gw).await),
+                Ok((stream, route)) => (route, counted(stream, peer, route, &config, &gw).await),
                 Err(e) => (route, Err(SessionError::Tls(e))),
             },
         };
@@ -235,11 +238,12 @@ async fn counted<C: Connection>(
     client: C,
     peer: SocketAddr,
     route: Route,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     gw.metrics.connection_opened(route);
     let counters = gw.metrics.open_connection(peer, route);
-    let ended = run(client, route, &counters, gw).await;
+    let ended = run(client, route, &counters, config, gw).await;
     let side = ended
         .as_ref()
         .err()
@@ -252,13 +256,14 @@ async fn run<C: Connection>(
     client: C,
     route: Route,
     counters: &RouteCounters,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let (broker, broker_addr) = upstream::dial(route, gw)
         .await
         .inspect_err(|_| gw.metrics.connect_failure())?;
     tracing::debug!(broker.addr = %broker_addr, "connected upstream");
-    pumps(client, broker, counters, gw).await
+    pumps(client, broker, counters, config, gw).await
 }
 
 /// What the two pumps of a session share: the exchange, and a way for each to wake the other
@@ -311,20 +316,21 @@ pub async fn relay<C: Connection, B: Connection>(
     route: Route,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    pumps(client, broker, &gw.metrics.route_counters(route), gw).await
+    let counters = gw.metrics.route_counters(route);
+    pumps(client, broker, &counters, &gw.config(), gw).await
 }
 
 async fn pumps<C: Connection, B: Connection>(
     client: C,
     broker: B,
     counters: &RouteCounters,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let counting = Counting {
         metrics: &gw.metrics,
         counters,
     };
-    let config = gw.config();
     let limits = Limits {
         max_frame: config.max_frame_bytes,
         max_held: config.max_rewrite_bytes,
@@ -339,8 +345,8 @@ async fn pumps<C: Connection, B: Connection>(
     let (broker_rd, broker_wr) = broker.into_halves();
     // Two pumps on one task: a session never needs more than one core.
     tokio::try_join!(
-        requests(client_rd, broker_wr, &shared, &counting, gw),
-        responses(broker_rd, client_wr, &shared, &counting, gw)
+        requests(client_rd, broker_wr, &shared, &counting, config, gw),
+        responses(broker_rd, client_wr, &shared, &counting, config, gw)
     )?;
     Ok(())
 }
@@ -489,9 +495,9 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
     mut wr: Writer<B>,
     shared: &Shared,
     counting: &Counting<'_>,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let config = gw.config();
     let mut watch = Watch::new(config.idle_timeout);
     // When the bytes in `buf` came: read once per read, not once per frame (the clock is
     // the largest per-frame cost in the pump benchmark).
@@ -590,9 +596,9 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
     mut wr: Writer<B>,
     shared: &Shared,
     counting: &Counting<'_>,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let config = gw.config();
     let mut watch = Watch::new(config.idle_timeout);
     let mut arrived = Instant::now();
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
