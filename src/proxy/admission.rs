@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::cluster::route::Route;
 use crate::cluster::sasl::{self, SaslSettings};
 use crate::cluster::upstream::{self, BrokerStream};
+use crate::config::Config;
 use crate::edge::auth::audit::{self, Event};
 use crate::edge::auth::config::UpstreamIdentity;
 use crate::edge::login::{self, Answer, EdgeAuth, Login, Refused};
@@ -53,9 +54,10 @@ pub async fn admit<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut S,
     certificate: Option<&[u8]>,
     peer: SocketAddr,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<Admitted, SessionError> {
-    if gw.config().identity.is_none() {
+    if config.identity.is_none() {
         return Ok(Admitted::as_is(None));
     }
     let Some(auth) = gw.edge_auth() else {
@@ -84,7 +86,7 @@ pub async fn admit<S: AsyncRead + AsyncWrite + Unpin>(
         record(gw, peer, from_certificate.as_deref(), "mtls", true, "ok");
         return Ok(Admitted::as_is(from_certificate));
     }
-    log_in(client, &auth, peer, gw).await
+    log_in(client, &auth, peer, config, gw).await
 }
 
 /// The login conversation: the edge answers ApiVersions, SaslHandshake and SaslAuthenticate
@@ -93,6 +95,7 @@ async fn log_in<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut S,
     auth: &std::sync::Arc<EdgeAuth>,
     peer: SocketAddr,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<Admitted, SessionError> {
     let deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
@@ -100,13 +103,12 @@ async fn log_in<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = BytesMut::with_capacity(4096);
     loop {
         let head = loop {
-            let peeked =
-                frame::peek_request(&buf, gw.config().max_frame_bytes).map_err(|source| {
-                    SessionError::Exchange(crate::proxy::exchange::ExchangeError::Frame {
-                        side: Side::Client,
-                        source,
-                    })
-                })?;
+            let peeked = frame::peek_request(&buf, config.max_frame_bytes).map_err(|source| {
+                SessionError::Exchange(crate::proxy::exchange::ExchangeError::Frame {
+                    side: Side::Client,
+                    source,
+                })
+            })?;
             match peeked {
                 Some(head) => break head,
                 None => read_more(client, &mut buf, deadline).await?,
@@ -239,13 +241,14 @@ pub(crate) fn record(
 pub async fn dial(
     route: Route,
     admitted: &Admitted,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(BrokerStream, String), SessionError> {
     let (mut broker, addr) = upstream::dial(route, gw)
         .await
         .inspect_err(|_| gw.metrics.connect_failure())?;
-    if let Some(settings) = upstream_login(admitted, gw) {
-        sasl::authenticate(&mut broker, settings, gw.config().max_frame_bytes)
+    if let Some(settings) = upstream_login(admitted, config) {
+        sasl::authenticate(&mut broker, settings, config.max_frame_bytes)
             .await
             .map_err(|e| SessionError::UpstreamLogin(e.to_string()))?;
     }
@@ -253,12 +256,12 @@ pub async fn dial(
 }
 
 /// The login the broker connection of this client takes, if any.
-fn upstream_login<'a>(admitted: &Admitted, gw: &'a Gateway) -> Option<&'a SaslSettings> {
-    let identity = gw.config().identity.as_ref()?;
+fn upstream_login<'a>(admitted: &Admitted, config: &'a Config) -> Option<&'a SaslSettings> {
+    let identity = config.identity.as_ref()?;
     let principal = admitted.principal.as_deref()?;
     match identity.upstream.for_principal(principal) {
         UpstreamIdentity::AsIs => None,
-        UpstreamIdentity::Service => gw.config().upstream_sasl.as_ref(),
+        UpstreamIdentity::Service => config.upstream_sasl.as_ref(),
         UpstreamIdentity::Sasl(settings) => Some(settings),
     }
 }

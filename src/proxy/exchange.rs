@@ -140,7 +140,14 @@ pub trait Observer {
     fn request(&self, api_key: i16, bytes: usize);
     fn response(&self, api_key: i16, bytes: usize, waited: Duration);
     fn rewrite(&self, api_key: i16, ok: bool);
+    /// The client's `client.id`, at most once per connection, from the first request whose
+    /// header holds it whole (cut to [`MAX_CLIENT_ID`] bytes): for `/connections`.
+    fn client_id(&self, _id: &str) {}
 }
+
+/// The longest client id passed to [`Observer::client_id`]; longer ones are cut. Kafka
+/// clients send short names, and what an operator reads in `/connections` need be no longer.
+pub const MAX_CLIENT_ID: usize = 256;
 
 /// A request forwarded to the broker that will be answered, or an answer of the gateway's own
 /// waiting for its turn.
@@ -218,6 +225,8 @@ pub struct Exchange {
     requests_closed: bool,
     /// Whether clients log in at the gateway: their login requests are intercepted.
     edge_login: bool,
+    /// The client id was told to the observer, or the client has none.
+    client_id_told: bool,
     client_seen: Instant,
     broker_seen: Instant,
     /// When the client last received a whole answer.
@@ -236,6 +245,7 @@ impl Exchange {
             last_answered: -1,
             requests_closed: false,
             edge_login: false,
+            client_id_told: false,
             client_seen: now,
             broker_seen: now,
             answered: now,
@@ -299,6 +309,9 @@ impl Exchange {
                 need: input.len() + 1,
             });
         };
+        if !self.client_id_told {
+            self.tell_client_id(&input[..input.len().min(head.frame_len)], observer);
+        }
         match admit(&head, self.edge_login)? {
             Admit::Intercept => {
                 if head.frame_len > MAX_INTERCEPTED {
@@ -361,6 +374,33 @@ impl Exchange {
         }) {
             *slot = Some(answer);
         }
+    }
+
+    /// Tells the observer the client id in the head of `frame` (the bytes of one request
+    /// that have arrived), once its bytes are all there; until then, the next request tries.
+    fn tell_client_id(&mut self, frame: &[u8], observer: &dyn Observer) {
+        // Right after the correlation id, a classic nullable string in every header version.
+        const AT: usize = frame::SIZE_PREFIX + 8;
+        let Some(len) = frame.get(AT..AT + 2) else {
+            return;
+        };
+        let len = i16::from_be_bytes([len[0], len[1]]);
+        let Ok(len) = usize::try_from(len) else {
+            // Null: the client has none.
+            self.client_id_told = true;
+            return;
+        };
+        let Some(id) = frame.get(AT + 2..AT + 2 + len.min(MAX_CLIENT_ID)) else {
+            return;
+        };
+        self.client_id_told = true;
+        // A cut may split a character; a client id that is not UTF-8 shows up to its first
+        // bad byte.
+        let id = match std::str::from_utf8(id) {
+            Ok(id) => id,
+            Err(e) => std::str::from_utf8(&id[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        observer.client_id(id);
     }
 
     /// Counts `available` bytes against the `left` of the request being forwarded.

@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::cluster::route::Route;
 use crate::cluster::upstream::UpstreamError;
+use crate::config::Config;
 use crate::edge::login::{self, Answer, Login, Refused};
 use crate::edge::proxy_protocol::{self, ProxyError};
 use crate::edge::sniff::{self, Heard, Mistake};
@@ -148,8 +149,10 @@ pub async fn serve(
     gw: Arc<Gateway>,
     _permit: OwnedSemaphorePermit,
 ) {
+    // The rules this connection lives by, whatever a reload changes meanwhile.
+    let config = gw.config();
     // Behind a load balancer, the real client is in the PROXY header, not the socket.
-    let header = proxy_protocol::read_header(&mut client, gw.config().proxy_protocol);
+    let header = proxy_protocol::read_header(&mut client, config.proxy_protocol);
     let peer = match tokio::time::timeout(HEADER_TIMEOUT, header).await {
         Ok(Ok(real)) => real.unwrap_or(peer),
         Ok(Err(ProxyError::Io(e))) => {
@@ -169,7 +172,7 @@ pub async fn serve(
     };
     // Judged before dialing any broker: a wrong or silent client costs the cluster nothing.
     let (judge, limit) = match gw.client_tls() {
-        None => (sniff::plaintext as fn(&[u8]) -> _, gw.config().idle_timeout),
+        None => (sniff::plaintext as fn(&[u8]) -> _, config.idle_timeout),
         Some(tls) => (sniff::tls as fn(&[u8]) -> _, tls.handshake_timeout()),
     };
     match sniff::first_bytes(&client, judge, limit).await {
@@ -183,7 +186,7 @@ pub async fn serve(
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {
-            None => (route, counted(client, None, peer, route, &gw).await),
+            None => (route, counted(client, None, peer, route, &config, &gw).await),
             Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
                 Ok((stream, route)) => {
                     let certificate = stream
@@ -192,7 +195,7 @@ pub async fn serve(
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|leaf| leaf.to_vec());
-                    (route, counted(stream, certificate, peer, route, &gw).await)
+                    (route, counted(stream, certificate, peer, route, &config, &gw).await)
                 }
                 Err(e) => (route, Err(SessionError::Tls(e))),
             },
@@ -266,11 +269,21 @@ async fn counted<C: Connection + AsyncRead + AsyncWrite + Unpin>(
     certificate: Option<Vec<u8>>,
     peer: SocketAddr,
     route: Route,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     gw.metrics.connection_opened(route);
     let counters = gw.metrics.open_connection(peer, route);
-    let ended = run(client, certificate.as_deref(), peer, route, &counters, gw).await;
+    let ended = run(
+        client,
+        certificate.as_deref(),
+        peer,
+        route,
+        &counters,
+        config,
+        gw,
+    )
+    .await;
     let side = ended
         .as_ref()
         .err()
@@ -285,12 +298,13 @@ async fn run<C: Connection + AsyncRead + AsyncWrite + Unpin>(
     peer: SocketAddr,
     route: Route,
     counters: &RouteCounters,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let admitted = admission::admit(&mut client, certificate, peer, gw).await?;
-    let (broker, broker_addr) = admission::dial(route, &admitted, gw).await?;
+    let admitted = admission::admit(&mut client, certificate, peer, config, gw).await?;
+    let (broker, broker_addr) = admission::dial(route, &admitted, config, gw).await?;
     tracing::debug!(broker.addr = %broker_addr, principal = admitted.principal.as_deref(), "connected upstream");
-    pumps(client, broker, counters, gw, admitted, peer).await
+    pumps(client, broker, counters, config, gw, admitted, peer).await
 }
 
 /// What the two pumps of a session share: the exchange, and a way for each to wake the other
@@ -342,6 +356,10 @@ impl Observer for Counting<'_> {
     fn rewrite(&self, api_key: i16, ok: bool) {
         self.metrics.rewrite(api_key, ok);
     }
+
+    fn client_id(&self, id: &str) {
+        self.counters.set_client_id(id);
+    }
 }
 
 /// The two pumps between a client and the broker of its route, until either side ends.
@@ -360,13 +378,23 @@ pub async fn relay<C: Connection, B: Connection>(
         buffered: BytesMut::new(),
     };
     let nobody = SocketAddr::from(([0, 0, 0, 0], 0));
-    pumps(client, broker, &counters, gw, admitted, nobody).await
+    pumps(
+        client,
+        broker,
+        &counters,
+        &gw.config(),
+        gw,
+        admitted,
+        nobody,
+    )
+    .await
 }
 
 async fn pumps<C: Connection, B: Connection>(
     client: C,
     broker: B,
     counters: &RouteCounters,
+    config: &Config,
     gw: &Gateway,
     admitted: Admitted,
     peer: SocketAddr,
@@ -375,7 +403,6 @@ async fn pumps<C: Connection, B: Connection>(
         metrics: &gw.metrics,
         counters,
     };
-    let config = gw.config();
     let limits = Limits {
         max_frame: config.max_frame_bytes,
         max_held: config.max_rewrite_bytes,
@@ -406,9 +433,10 @@ async fn pumps<C: Connection, B: Connection>(
                 admitted.buffered,
                 &shared,
                 &counting,
+                config,
                 gw
             ),
-            responses(broker_rd, client_wr, &shared, &counting, gw)
+            responses(broker_rd, client_wr, &shared, &counting, config, gw)
         )
     };
     tokio::select! {
@@ -637,9 +665,9 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
     buffered: BytesMut,
     shared: &Shared,
     counting: &Counting<'_>,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let config = gw.config();
     let mut watch = Watch::new(config.idle_timeout);
     // When the bytes in `buf` came: read once per read, not once per frame (the clock is
     // the largest per-frame cost in the pump benchmark).
@@ -751,9 +779,9 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
     mut wr: Writer<B>,
     shared: &Shared,
     counting: &Counting<'_>,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let config = gw.config();
     let mut watch = Watch::new(config.idle_timeout);
     let mut arrived = Instant::now();
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
