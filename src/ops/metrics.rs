@@ -134,6 +134,11 @@ impl RouteCounters {
     pub fn set_client_id(&self, id: &str) {
         self.stats.set_client_id(id);
     }
+
+    /// The principal this connection's client logged in as, for `/connections`.
+    pub fn set_principal(&self, principal: &str) {
+        self.stats.set_principal(principal);
+    }
 }
 
 pub struct Metrics {

@@ -302,6 +302,9 @@ async fn run<C: Connection + AsyncRead + AsyncWrite + Unpin>(
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let admitted = admission::admit(&mut client, certificate, peer, config, gw).await?;
+    if let Some(principal) = &admitted.principal {
+        counters.set_principal(principal);
+    }
     let (broker, broker_addr) = admission::dial(route, &admitted, config, gw).await?;
     tracing::debug!(broker.addr = %broker_addr, principal = admitted.principal.as_deref(), "connected upstream");
     pumps(client, broker, counters, config, gw, admitted, peer).await
