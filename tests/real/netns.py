@@ -289,13 +289,17 @@ class Capture:
     """
 
     BUFFER_KIB = 32768
+    # With --immediate-mode libpcap's ring holds one slot per packet, each as large as the
+    # interface's largest frame: about 1,000 on a 1500-byte veth per MiB, but only 16 per
+    # MiB on loopback (MTU 65536), where 32 MiB still dropped packets with both cores busy.
+    LOOPBACK_BUFFER_KIB = 262144
 
     def __init__(self, prefix, interface, workdir, name, bpf="tcp"):
         tcpdump = require_tool("tcpdump")
         self.copies = 2 if interface == "lo" else 1  # filter hits a written packet makes
         self.pcap = os.path.join(workdir, "%s.pcap" % name)
         cmd = ["nice", "-n", "-10"] + list(prefix) + [tcpdump, "-Z", "root", "-i", interface, "-n", "-U", "--immediate-mode", "-s", "0"]
-        cmd += ["-B", str(self.BUFFER_KIB)]
+        cmd += ["-B", str(self.LOOPBACK_BUFFER_KIB if interface == "lo" else self.BUFFER_KIB)]
         self.proc = ManagedProc(name, cmd + ["-w", self.pcap, bpf], workdir)
         self.packets = None
         self.stats = None
