@@ -67,10 +67,25 @@ pub enum FieldError {
 }
 
 /// Where a value lies among the arrays around it: the element index in each.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Indices {
     len: u8,
+    /// Slots from `len` on are stale.
     at: [u32; MAX_DEPTH],
+}
+
+impl PartialEq for Indices {
+    fn eq(&self, other: &Indices) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Indices {}
+
+impl std::hash::Hash for Indices {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
 }
 
 impl Indices {

@@ -335,3 +335,27 @@ impl Gen<'_> {
         }
     }
 }
+
+/// A request frame as kafka-protocol encodes it: size prefix, header, body.
+pub fn encoded<T: kafka_protocol::protocol::Encodable>(
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Vec<u8> {
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let header = kafka_protocol::messages::RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("test-client")));
+    let mut out = BytesMut::new();
+    out.put_i32(0);
+    header
+        .encode(&mut out, api.request_header_version(version))
+        .expect("header encodes");
+    body.encode(&mut out, version).expect("body encodes");
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out.to_vec()
+}
