@@ -24,6 +24,7 @@ pub mod config;
 pub mod credentials;
 pub mod deny;
 pub mod fields;
+pub mod filter;
 pub mod jwt;
 pub mod keys;
 pub mod mtls;
