@@ -35,5 +35,6 @@ pub mod resources;
 pub mod sasl;
 pub mod schema;
 pub mod scram_server;
+pub mod verdict;
 pub mod watch;
 pub mod write;
