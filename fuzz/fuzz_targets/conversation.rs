@@ -60,11 +60,7 @@ fn script(c: &mut Choices) -> Script {
     let requests = (0..count)
         .map(|_| (request(c), i32::from(c.byte() % 4)))
         .collect();
-    let cuts = |c: &mut Choices| {
-        (0..1 + c.byte() % 4)
-            .map(|_| usize::from(c.u16()) + 1)
-            .collect()
-    };
+    let cuts = |c: &mut Choices| (0..1 + c.byte() % 4).map(|_| usize::from(c.u16()) + 1).collect();
     let client_cuts = cuts(c);
     let broker_cuts = cuts(c);
     let bits = c.byte();
@@ -85,11 +81,7 @@ fuzz_target!(|data: &[u8]| {
     let mut c = Choices(data);
     if c.byte() % 2 == 0 {
         let outcome = conversation::run(&script(&mut c));
-        assert!(
-            outcome.error.is_none(),
-            "a well-formed conversation stopped: {:?}",
-            outcome.error
-        );
+        assert!(outcome.error.is_none(), "a well-formed conversation stopped: {:?}", outcome.error);
     } else {
         let client_cut = usize::from(c.u16());
         let broker_cut = usize::from(c.u16());

@@ -16,15 +16,8 @@ pub const NOW_MS: u64 = 1_767_225_600_000;
 pub fn credentials() -> &'static Credentials {
     static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
     CREDENTIALS.get_or_init(|| {
-        let text = with_password(
-            None,
-            "user",
-            Hash::Sha256,
-            b"pencil",
-            4096,
-            b"0123456789abcdef",
-        )
-        .expect("a valid credential");
+        let text = with_password(None, "user", Hash::Sha256, b"pencil", 4096, b"0123456789abcdef")
+            .expect("a valid credential");
         Credentials::parse(text.as_bytes(), DecoySecret::fixed([9; 32])).expect("a valid file")
     })
 }

@@ -3,9 +3,9 @@
 #![no_main]
 
 use bytes::Bytes;
-use kafka_edge::cluster::route::RouteError;
 use kafka_edge::rewrite::api_versions::{limit, Limit};
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
+use kafka_edge::cluster::route::RouteError;
 use kafka_protocol::protocol::StrBytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,10 +21,7 @@ impl AddressBook for Book {
         u16::try_from(node_id)
             .ok()
             .and_then(|id| id.checked_add(10000))
-            .map(|port| Advertised {
-                host: StrBytes::from_static_str(HOST),
-                port,
-            })
+            .map(|port| Advertised { host: StrBytes::from_static_str(HOST), port })
             .ok_or(RouteError::Unmapped { node_id })
     }
 }
@@ -42,28 +39,17 @@ const KINDS: [Rewrite; 9] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let [selector, version, rest @ ..] = data else {
-        return;
-    };
+    let [selector, version, rest @ ..] = data else { return };
     let kind = KINDS[usize::from(*selector) % KINDS.len()];
-    let Limit::Range { min, max } = limit(kind.api_key() as i16) else {
-        return;
-    };
+    let Limit::Range { min, max } = limit(kind.api_key() as i16) else { return };
     let version = min + i16::from(*version) % (max - min + 1);
     let mut frame = (rest.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(rest);
-    let Ok(out) = rewrite::response(kind, version, Bytes::from(frame), &Book) else {
-        return;
-    };
+    let Ok(out) = rewrite::response(kind, version, Bytes::from(frame), &Book) else { return };
     let size = i32::from_be_bytes(out[..4].try_into().unwrap());
-    assert_eq!(
-        size as usize,
-        out.len() - 4,
-        "size prefix matches the frame"
-    );
+    assert_eq!(size as usize, out.len() - 4, "size prefix matches the frame");
     // A rewritten frame is a fixed point: every address in it is already the gateway's, so
     // rewriting it again changes nothing. An address the first pass missed would change.
-    let again = rewrite::response(kind, version, out.clone(), &Book)
-        .expect("a rewritten frame rewrites again");
+    let again = rewrite::response(kind, version, out.clone(), &Book).expect("a rewritten frame rewrites again");
     assert_eq!(again, out, "rewriting is idempotent");
 });

@@ -15,15 +15,9 @@ use fixtures::credentials;
 fuzz_target!(|data: &[u8]| {
     let parsed = parse_client_first(data);
     if let Ok(first) = &parsed {
-        assert_eq!(
-            format!("{}{}", first.gs2_header, first.bare).as_bytes(),
-            data
-        );
+        assert_eq!(format!("{}{}", first.gs2_header, first.bare).as_bytes(), data);
         assert!(first.bare.starts_with("n="));
-        assert!(first
-            .nonce
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b','));
+        assert!(first.nonce.bytes().all(|b| b.is_ascii_graphic() && b != b','));
     }
     let mut server = ScramServer::new(Hash::Sha256, "fuzzservernonce".into());
     match server.step(data, credentials()) {
