@@ -5,6 +5,8 @@
 //!   (Metadata also at v12 with 100 brokers and 1,000 partitions, the figure quoted so far).
 //!   Metadata at 3 brokers and 10 partitions is what every client pays at bootstrap; the
 //!   ShareFetch pair shows what a response that names no broker costs against one that does.
+//!   The group descriptions (classic, KIP-848 consumer, share and streams) describe one group
+//!   of 20 members, as `kafka-consumer-groups --describe --members` asks for it.
 //!   Each frame is rewritten once before timing, and must come back Ok and changed exactly
 //!   when it names a broker, so no bench measures an error path.
 //! - `pump/*`: one session's two pumps (`session::relay`) between an in-memory client and a
@@ -25,8 +27,11 @@ use kafka_edge::cluster::route::{Route, RouteError};
 use kafka_edge::config::{self, Config};
 use kafka_edge::gateway::Gateway;
 use kafka_edge::rewrite::api_versions::{self, Limit};
+use kafka_edge::rewrite::wire::put_uvarint;
 use kafka_edge::rewrite::{self, AddressBook, Advertised, Rewrite};
-use kafka_protocol::messages::api_versions_response::{ApiVersion, SupportedFeatureKey};
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
@@ -35,11 +40,10 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    describe_configs_response as configs, describe_groups_response as groups,
-    share_acknowledge_response as ack, share_fetch_response as fetch, ApiKey, ApiVersionsResponse,
-    BrokerId, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
-    DescribeQuorumResponse, FindCoordinatorResponse, GroupId, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    describe_configs_response as configs, describe_groups_response as groups, ApiKey,
+    ApiVersionsResponse, BrokerId, DescribeClusterResponse, DescribeConfigsResponse,
+    DescribeGroupsResponse, DescribeQuorumResponse, FindCoordinatorResponse, GroupId,
+    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{
@@ -51,6 +55,10 @@ use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------------------------
 // Frames
+
+/// Frames kafka-protocol cannot encode, shared with the unit tests.
+#[path = "../src/rewrite/test_frames.rs"]
+mod test_frames;
 
 /// One frame: size prefix, header, body.
 fn frame(
@@ -70,13 +78,9 @@ fn frame(
     out.freeze()
 }
 
-/// A response frame as a broker sends it. ApiVersions keeps header v0 at every version, so
-/// that a client can read it before the versions are agreed.
+/// A response frame as a broker sends it.
 fn response_frame(api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Bytes {
-    let header_version = match api {
-        ApiKey::ApiVersions => 0,
-        _ => api.response_header_version(version),
-    };
+    let header_version = api.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     frame(&header, header_version, body, version)
 }
@@ -131,10 +135,10 @@ impl AddressBook for Plan {
 }
 
 /// The highest version of an API the gateway lets clients negotiate.
-fn highest_offered(api: ApiKey) -> i16 {
-    match api_versions::limit(api as i16) {
+fn highest_offered(kind: Rewrite) -> i16 {
+    match api_versions::limit(kind.api_key()) {
         Limit::Range { max, .. } => max,
-        other => panic!("{api:?} is in the rewrite set but limited to {other:?}"),
+        other => panic!("{kind:?} is in the rewrite set but limited to {other:?}"),
     }
 }
 
@@ -149,11 +153,23 @@ struct Case {
 
 impl Case {
     fn new(name: String, kind: Rewrite, version: i16, body: &impl Encodable) -> Case {
+        let header = ResponseHeader::default().with_correlation_id(7);
+        let frame = frame(
+            &header,
+            kind.response_header_version(version),
+            body,
+            version,
+        );
+        Case::of_frame(name, kind, version, frame)
+    }
+
+    /// A case of a frame built by hand, for what kafka-protocol cannot encode.
+    fn of_frame(name: String, kind: Rewrite, version: i16, frame: Bytes) -> Case {
         Case {
             name,
             kind,
             version,
-            frame: response_frame(kind.api_key(), version, 7, body),
+            frame,
             names_nodes: true,
         }
     }
@@ -213,8 +229,10 @@ fn metadata(brokers: i32, partitions: i32) -> MetadataResponse {
 }
 
 /// What a broker that supports every API kafka-protocol knows answers: Produce and Fetch
-/// get capped, so the rewrite always edits the list.
-fn api_versions_case() -> Case {
+/// get capped, so the rewrite always edits the list. With `features`, also what a Kafka 4.4.0
+/// broker of a new cluster lists as supported and finalized, transaction.version 2 among
+/// them: the feature levels are walked, and capped where the offered versions need it.
+fn api_versions_case(features: bool) -> Case {
     let keys: Vec<ApiVersion> = ApiKey::iter()
         .map(|api| {
             let range = api.valid_versions();
@@ -225,58 +243,83 @@ fn api_versions_case() -> Case {
         })
         .collect();
     // v5's answer is laid out as v4's, the last one kafka-protocol encodes.
-    let version = highest_offered(ApiKey::ApiVersions)
+    let version = highest_offered(Rewrite::ApiVersions)
         .min(<ApiVersionsResponse as kafka_protocol::protocol::Message>::VERSIONS.max);
-    let name = format!("api_versions_v{version}_{}_keys", keys.len());
+    let mut name = format!("api_versions_v{version}_{}_keys", keys.len());
+    let mut supported = vec![("metadata.version", 1, 27)];
+    let mut finalized = vec![];
+    if features {
+        supported = vec![
+            ("eligible.leader.replicas.version", 0, 1),
+            ("group.version", 0, 1),
+            ("kraft.version", 0, 1),
+            ("metadata.version", 7, 29),
+            ("share.version", 0, 2),
+            ("streams.version", 0, 1),
+            ("transaction.version", 0, 2),
+        ];
+        finalized = vec![
+            ("group.version", 1),
+            ("kraft.version", 1),
+            ("metadata.version", 29),
+            ("share.version", 1),
+            ("streams.version", 1),
+            ("transaction.version", 2),
+        ];
+        name += &format!("_{}_features", supported.len() + finalized.len());
+    }
     let body = ApiVersionsResponse::default()
         .with_api_keys(keys)
-        .with_supported_features(vec![SupportedFeatureKey::default()
-            .with_name(s("metadata.version"))
-            .with_min_version(1)
-            .with_max_version(27)]);
+        .with_supported_features(
+            supported
+                .into_iter()
+                .map(|(feature, min, max)| {
+                    SupportedFeatureKey::default()
+                        .with_name(s(feature))
+                        .with_min_version(min)
+                        .with_max_version(max)
+                })
+                .collect(),
+        )
+        .with_finalized_features_epoch(if features { 1234 } else { -1 })
+        .with_finalized_features(
+            finalized
+                .into_iter()
+                .map(|(feature, level)| {
+                    FinalizedFeatureKey::default()
+                        .with_name(s(feature))
+                        .with_max_version_level(level)
+                        .with_min_version_level(level)
+                })
+                .collect(),
+        );
     Case::new(name, Rewrite::ApiVersions, version, &body)
 }
 
+/// Three partitions of 16 KiB records, and with `moved` a fourth whose leader moved, which
+/// names its new leader. Built by hand: kafka-protocol 0.18 stops at v1.
 fn share_fetch_case(moved: bool) -> Case {
-    let version = highest_offered(ApiKey::ShareFetch);
-    let records = Bytes::from(vec![0u8; 16 * 1024]);
-    let mut partitions: Vec<fetch::PartitionData> = (0..3)
-        .map(|p| {
-            fetch::PartitionData::default()
-                .with_partition_index(p)
-                .with_records(Some(records.clone()))
-                .with_acquired_records(vec![fetch::AcquiredRecords::default()
-                    .with_first_offset(1000 * i64::from(p))
-                    .with_last_offset(1000 * i64::from(p) + 99)
-                    .with_delivery_count(1)])
+    use test_frames::{share_fetch, SharePartition};
+    let version = highest_offered(Rewrite::ShareFetch);
+    let mut partitions: Vec<SharePartition> = (0..3)
+        .map(|p| SharePartition {
+            partition_index: p,
+            records: vec![0u8; 16 * 1024],
+            acquired_records: vec![(1000 * i64::from(p), 1000 * i64::from(p) + 99, 1)],
+            ..SharePartition::default()
         })
         .collect();
     let mut endpoints = vec![];
     if moved {
-        partitions.push(
-            fetch::PartitionData::default()
-                .with_partition_index(3)
-                .with_error_code(6) // NOT_LEADER_OR_FOLLOWER
-                .with_current_leader(fetch::LeaderIdAndEpoch::default().with_leader_id(2)),
-        );
-        endpoints.push(
-            fetch::NodeEndpoint::default()
-                .with_node_id(BrokerId(2))
-                .with_host(broker_host(2))
-                .with_port(9092),
-        );
+        partitions.push(moved_partition(3));
+        endpoints.push(broker_2_endpoint());
     }
-    let body = fetch::ShareFetchResponse::default()
-        .with_acquisition_lock_timeout_ms(30_000)
-        .with_responses(vec![
-            fetch::ShareFetchableTopicResponse::default().with_partitions(partitions)
-        ])
-        .with_node_endpoints(endpoints);
     let name = format!(
         "share_fetch_v{version}_3x16KiB{}",
         if moved { "_1_moved" } else { "" }
     );
-    let case = Case::new(name, Rewrite::ShareFetch, version, &body);
+    let frame = share_fetch(&[([7; 16], partitions)], &endpoints);
+    let case = Case::of_frame(name, Rewrite::ShareFetch, version, frame);
     if moved {
         case
     } else {
@@ -284,14 +327,177 @@ fn share_fetch_case(moved: bool) -> Case {
     }
 }
 
+/// Three partitions acknowledged, and a fourth whose leader moved to broker 2.
+fn share_acknowledge_case() -> Case {
+    use test_frames::{share_acknowledge, SharePartition};
+    let version = highest_offered(Rewrite::ShareAcknowledge);
+    let partitions = (0..3)
+        .map(|p| SharePartition {
+            partition_index: p,
+            ..SharePartition::default()
+        })
+        .chain([moved_partition(3)])
+        .collect();
+    let frame = share_acknowledge(version, &[([7; 16], partitions)], &[broker_2_endpoint()]);
+    Case::of_frame(
+        format!("share_acknowledge_v{version}_4_partitions_1_moved"),
+        Rewrite::ShareAcknowledge,
+        version,
+        frame,
+    )
+}
+
+fn moved_partition(index: i32) -> test_frames::SharePartition {
+    test_frames::SharePartition {
+        partition_index: index,
+        error_code: 6, // NOT_LEADER_OR_FOLLOWER
+        current_leader: (2, 0),
+        ..test_frames::SharePartition::default()
+    }
+}
+
+fn broker_2_endpoint() -> test_frames::NodeEndpoint {
+    test_frames::NodeEndpoint {
+        node_id: 2,
+        host: broker_host(2).to_string(),
+        port: 9092,
+        rack: None,
+    }
+}
+
+/// One group of 20 members as each KIP-848 describe API answers it: every member subscribed
+/// to two topics with three partitions of each assigned.
+fn group_description_cases() -> Vec<Case> {
+    use kafka_protocol::messages::{
+        consumer_group_describe_response as consumer, share_group_describe_response as share,
+        ConsumerGroupDescribeResponse, ShareGroupDescribeResponse,
+    };
+    use test_frames::{StreamsGroup, StreamsMember, Tasks, Topology};
+    const TOPICS: [&str; 2] = ["orders", "audit"];
+    let partitions = |i: i32| vec![3 * i, 3 * i + 1, 3 * i + 2];
+    let host = |i: i32| s(&format!("/10.0.3.{i}"));
+
+    let version = highest_offered(Rewrite::ConsumerGroupDescribe);
+    let assigned = |i: i32| {
+        consumer::Assignment::default().with_topic_partitions(
+            TOPICS
+                .iter()
+                .map(|t| {
+                    consumer::TopicPartitions::default()
+                        .with_topic_name(TopicName(s(t)))
+                        .with_partitions(partitions(i))
+                })
+                .collect(),
+        )
+    };
+    let consumers = ConsumerGroupDescribeResponse::default().with_groups(vec![
+        consumer::DescribedGroup::default()
+            .with_group_id(GroupId(s("orders-app")))
+            .with_group_state(s("Stable"))
+            .with_assignor_name(s("uniform"))
+            .with_members(
+                (0..20)
+                    .map(|i| {
+                        consumer::Member::default()
+                            .with_member_id(s(&format!("consumer-{i}-5f0c2a")))
+                            .with_client_id(s("orders-app"))
+                            .with_client_host(host(i))
+                            .with_subscribed_topic_names(
+                                TOPICS.iter().map(|t| TopicName(s(t))).collect(),
+                            )
+                            .with_assignment(assigned(i))
+                            .with_target_assignment(assigned(i))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let mut cases = vec![Case::new(
+        format!("consumer_group_describe_v{version}_1_group_20_members"),
+        Rewrite::ConsumerGroupDescribe,
+        version,
+        &consumers,
+    )];
+
+    let version = highest_offered(Rewrite::ShareGroupDescribe);
+    let shares =
+        ShareGroupDescribeResponse::default().with_groups(vec![share::DescribedGroup::default()
+            .with_group_id(GroupId(s("jobs-app")))
+            .with_group_state(s("Stable"))
+            .with_assignor_name(s("simple"))
+            .with_members(
+                (0..20)
+                    .map(|i| {
+                        share::Member::default()
+                            .with_member_id(s(&format!("share-{i}-5f0c2a")))
+                            .with_client_id(s("jobs-app"))
+                            .with_client_host(host(i))
+                            .with_subscribed_topic_names(
+                                TOPICS.iter().map(|t| TopicName(s(t))).collect(),
+                            )
+                            .with_assignment(
+                                share::Assignment::default().with_topic_partitions(
+                                    TOPICS
+                                        .iter()
+                                        .map(|t| {
+                                            share::TopicPartitions::default()
+                                                .with_topic_name(TopicName(s(t)))
+                                                .with_partitions(partitions(i))
+                                        })
+                                        .collect(),
+                                ),
+                            )
+                    })
+                    .collect(),
+            )]);
+    cases.push(Case::new(
+        format!("share_group_describe_v{version}_1_group_20_members"),
+        Rewrite::ShareGroupDescribe,
+        version,
+        &shares,
+    ));
+
+    let version = highest_offered(Rewrite::StreamsGroupDescribe);
+    let tasks = |i: i32| Tasks {
+        active: TOPICS
+            .iter()
+            .map(|t| (t.to_string(), partitions(i)))
+            .collect(),
+        ..Tasks::default()
+    };
+    let streams = StreamsGroup {
+        group_id: "clicks-app".into(),
+        group_state: "Stable".into(),
+        topology: Some(Topology::default()),
+        members: (0..20)
+            .map(|i| StreamsMember {
+                member_id: format!("streams-{i}-5f0c2a"),
+                client_id: "clicks-app-StreamThread-1".into(),
+                client_host: format!("/10.0.3.{i}"),
+                process_id: format!("process-{i}"),
+                user_endpoint: Some((format!("clicks-{i}.apps.example"), 7070)),
+                assignment: tasks(i),
+                target_assignment: tasks(i),
+                ..StreamsMember::default()
+            })
+            .collect(),
+        ..StreamsGroup::default()
+    };
+    cases.push(Case::of_frame(
+        format!("streams_group_describe_v{version}_1_group_20_members"),
+        Rewrite::StreamsGroupDescribe,
+        version,
+        test_frames::streams_group_describe(version, 0, &[streams]),
+    ));
+    cases
+}
+
 fn rewrite_cases() -> Vec<Case> {
-    let metadata_version = highest_offered(ApiKey::Metadata);
-    let cluster_version = highest_offered(ApiKey::DescribeCluster);
-    let quorum_version = highest_offered(ApiKey::DescribeQuorum);
-    let coordinator_version = highest_offered(ApiKey::FindCoordinator);
-    let ack_version = highest_offered(ApiKey::ShareAcknowledge);
-    let configs_version = highest_offered(ApiKey::DescribeConfigs);
-    let groups_version = highest_offered(ApiKey::DescribeGroups);
+    let metadata_version = highest_offered(Rewrite::Metadata);
+    let cluster_version = highest_offered(Rewrite::DescribeCluster);
+    let quorum_version = highest_offered(Rewrite::DescribeQuorum);
+    let coordinator_version = highest_offered(Rewrite::FindCoordinator);
+    let configs_version = highest_offered(Rewrite::DescribeConfigs);
+    let groups_version = highest_offered(Rewrite::DescribeGroups);
     let groups =
         DescribeGroupsResponse::default().with_groups(vec![groups::DescribedGroup::default()
             .with_group_id(GroupId(s("orders-app")))
@@ -361,24 +567,9 @@ fn rewrite_cases() -> Vec<Case> {
                 .collect(),
         );
 
-    let acknowledged = ack::ShareAcknowledgeResponse::default()
-        .with_responses(vec![ack::ShareAcknowledgeTopicResponse::default()
-            .with_partitions(
-                (0..3)
-                    .map(|p| ack::PartitionData::default().with_partition_index(p))
-                    .chain([ack::PartitionData::default()
-                        .with_partition_index(3)
-                        .with_error_code(6) // NOT_LEADER_OR_FOLLOWER
-                        .with_current_leader(ack::LeaderIdAndEpoch::default().with_leader_id(2))])
-                    .collect(),
-            )])
-        .with_node_endpoints(vec![ack::NodeEndpoint::default()
-            .with_node_id(BrokerId(2))
-            .with_host(broker_host(2))
-            .with_port(9092)]);
-
     vec![
-        api_versions_case(),
+        api_versions_case(false),
+        api_versions_case(true),
         // Kept at v12 under its old name, so figures stay comparable with earlier runs.
         Case::new(
             "metadata_v12_100_brokers_1000_partitions".into(),
@@ -449,15 +640,15 @@ fn rewrite_cases() -> Vec<Case> {
             groups_version,
             &groups,
         ),
+    ]
+    .into_iter()
+    .chain(group_description_cases())
+    .chain([
         share_fetch_case(false),
         share_fetch_case(true),
-        Case::new(
-            format!("share_acknowledge_v{ack_version}_4_partitions_1_moved"),
-            Rewrite::ShareAcknowledge,
-            ack_version,
-            &acknowledged,
-        ),
-    ]
+        share_acknowledge_case(),
+    ])
+    .collect()
 }
 
 fn rewrites(c: &mut Criterion) {

@@ -1,7 +1,10 @@
 //! Configuration: the TOML schema, command-line overrides, and validation.
 //!
 //! Validation is one pure function that reports every problem at once, so an operator fixes a
-//! bad file in one pass. `config/kafka-edge.toml` is the commented reference of every key.
+//! bad file in one pass. Every key is described in [`reference`](mod@reference), from which
+//! `docs/configuration.md` and the commented `config/kafka-edge.toml` are rendered.
+
+pub mod reference;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +16,7 @@ use serde::Deserialize;
 use crate::cluster::allow::AllowList;
 use crate::cluster::route::{host_of, AddressPlan, NodeRange, SniNames};
 use crate::cluster::sasl::{Mechanism, PasswordSource, SaslSettings};
+use crate::edge::auth::config as auth;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_PORT_BASE: u16 = 19000;
@@ -57,6 +61,12 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Whether client connections start with a PROXY protocol header.
     pub proxy_protocol: crate::edge::proxy_protocol::Mode,
+    /// Edge identity, when any of its sections is configured; `None`: clients authenticate
+    /// end to end with the brokers, as without a gateway.
+    pub identity: Option<auth::EdgeIdentity>,
+    /// The log filter of `[log] level`. The binary's `--log-level` wins over it; without
+    /// either, `RUST_LOG` or `info` decides.
+    pub log_level: Option<String>,
 }
 
 /// How the gateway speaks TLS to brokers.
@@ -97,12 +107,26 @@ pub struct File {
     pub sni: Option<SniSection>,
     #[serde(default)]
     pub admin: AdminSection,
+    /// Edge identity (src/edge/auth/config.rs): how clients log in at the gateway, as whom
+    /// the gateway logs in to brokers, what each principal may do, and the audit log.
+    pub client_auth: Option<auth::ClientAuthSection>,
+    pub upstream_identity: Option<auth::UpstreamIdentitySection>,
+    pub policy: Option<auth::PolicySection>,
+    pub audit: Option<auth::AuditSection>,
+    #[serde(default)]
+    pub log: LogSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub level: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -417,8 +441,11 @@ impl Config {
             problems.push(format!("gateway.threads {threads} is outside 1..=1024"));
         }
         let max_connections = g.max_connections.unwrap_or(10_000);
-        if max_connections == 0 {
-            problems.push("gateway.max_connections must be at least 1".into());
+        if !(1..=u32::MAX as usize).contains(&max_connections) {
+            problems.push(format!(
+                "gateway.max_connections {max_connections} is outside 1..={}",
+                u32::MAX
+            ));
         }
         let connect_timeout = Duration::from_millis(u.connect_timeout_ms.unwrap_or(5_000));
         if connect_timeout.is_zero() {
@@ -448,11 +475,36 @@ impl Config {
         if plan.port_base_max_node_id < 0 {
             problems.push("brokers.port_base_max_node_id must not be negative".into());
         }
-        let mut reserved = vec![(listen.port(), "the bootstrap port (gateway.listen)")];
-        if let Some(admin) = admin_listen.filter(|a| shares_ports(a.ip(), listen.ip())) {
-            reserved.push((admin.port(), "the admin port (admin.listen)"));
+        problems.extend(port_clashes(&plan, listen, admin_listen));
+        let log_level = file.log.level;
+        if let Some(level) = &log_level {
+            if let Err(e) = tracing_subscriber::EnvFilter::try_new(level) {
+                problems.push(format!("log level `{level}` is not a log filter: {e}"));
+            }
         }
-        problems.extend(plan.collisions(&reserved));
+
+        let sections = auth::Sections {
+            client_auth: file.client_auth,
+            upstream_identity: file.upstream_identity,
+            policy: file.policy,
+            audit: file.audit,
+        };
+        let any = sections.client_auth.is_some()
+            || sections.upstream_identity.is_some()
+            || sections.policy.is_some()
+            || sections.audit.is_some();
+        let context = auth::Context {
+            client_certificates: tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            service_identity: upstream_sasl.is_some(),
+        };
+        let identity = match any.then(|| auth::validate(sections, context)) {
+            None => None,
+            Some(Ok(identity)) => Some(identity),
+            Some(Err(found)) => {
+                problems.extend(found);
+                None
+            }
+        };
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
@@ -478,12 +530,224 @@ impl Config {
             upstream_sasl,
             admin_listen,
             proxy_protocol: g.proxy_protocol.unwrap_or_default(),
+            identity,
+            log_level,
         })
     }
 
     /// The IP every listener binds.
     pub fn bind_ip(&self) -> IpAddr {
         self.listen.ip()
+    }
+}
+
+/// What a reload cannot change on a running gateway: it keeps its running values of these
+/// until restarted. `[tls]` and `[sni]` cannot be turned on or off (what every client must
+/// speak on the gateway's ports would change under them); their settings reload. `S.*` is
+/// every key of section `S` and of the sections under it: client logins and the audit log
+/// are opened once, at start.
+pub const RESTART_ONLY: [&str; 8] = [
+    "gateway.listen",
+    "gateway.threads",
+    "gateway.splice",
+    "admin.listen",
+    "[tls]",
+    "[sni]",
+    "client_auth.*",
+    "audit.*",
+];
+
+/// A configuration read again, set against the running one.
+#[derive(Debug)]
+pub struct Reread {
+    /// What the gateway applies: the new configuration, with the running values of what
+    /// needs a restart.
+    pub config: Config,
+    /// What changed and applies to new connections, named as the file names it.
+    pub applied: Vec<&'static str>,
+    /// What changed and waits for a restart (from [`RESTART_ONLY`]).
+    pub restart: Vec<&'static str>,
+}
+
+impl Config {
+    /// Sets `new` (resolved from the file read again) against this running configuration:
+    /// what needs a restart keeps its running value, and the port plan is checked again
+    /// against the ports still in use. Fails, changing nothing, when that check does.
+    pub fn reread(&self, mut new: Config) -> Result<Reread, ConfigError> {
+        let mut restart = Vec::new();
+        let mut keeps = |changed: bool, name: &'static str| {
+            if changed {
+                restart.push(name);
+            }
+            changed
+        };
+        if keeps(new.listen != self.listen, "gateway.listen") {
+            new.listen = self.listen;
+            new.plan.bootstrap_port = self.plan.bootstrap_port;
+        }
+        if keeps(new.threads != self.threads, "gateway.threads") {
+            new.threads = self.threads;
+        }
+        if keeps(new.splice != self.splice, "gateway.splice") {
+            new.splice = self.splice;
+        }
+        if keeps(new.admin_listen != self.admin_listen, "admin.listen") {
+            new.admin_listen = self.admin_listen;
+        }
+        if keeps(new.tls.is_some() != self.tls.is_some(), "[tls]") {
+            new.tls = self.tls.clone();
+        }
+        if keeps(new.plan.sni.is_some() != self.plan.sni.is_some(), "[sni]") {
+            new.plan.sni = self.plan.sni.clone();
+        }
+        // Client logins and the audit log are opened once, at start; the policy and the
+        // upstream identities are read by each new connection, so they change live.
+        let fixed = |c: &Config| {
+            c.identity
+                .as_ref()
+                .map(|i| (i.client_auth.clone(), i.audit.clone()))
+                .unwrap_or_default()
+        };
+        let (client_auth, audit) = fixed(self);
+        let (new_client_auth, new_audit) = fixed(&new);
+        let auth_kept = keeps(new_client_auth != client_auth, "client_auth.*");
+        let audit_kept = keeps(new_audit != audit, "audit.*");
+        if auth_kept || audit_kept {
+            let identity = new.identity.get_or_insert_with(Default::default);
+            identity.client_auth = client_auth;
+            identity.audit = audit;
+            if *identity == auth::EdgeIdentity::default() {
+                new.identity = None;
+            }
+        }
+        let clashes = port_clashes(&new.plan, new.listen, new.admin_listen);
+        if !clashes.is_empty() {
+            return Err(ConfigError::Invalid {
+                problems: clashes
+                    .into_iter()
+                    .map(|c| format!("{c} (with the ports the running gateway listens on)"))
+                    .collect(),
+            });
+        }
+        let applied = self.changes(&new);
+        Ok(Reread {
+            config: new,
+            applied,
+            restart,
+        })
+    }
+
+    /// The settings that differ in `new`, named as the file names them. Every field is
+    /// named below, so a new one cannot be forgotten here.
+    fn changes(&self, new: &Config) -> Vec<&'static str> {
+        fn part<'a, T>(
+            identity: &'a Option<auth::EdgeIdentity>,
+            pick: impl Fn(&'a auth::EdgeIdentity) -> &'a T,
+        ) -> Option<&'a T> {
+            identity.as_ref().map(pick)
+        }
+        let Config {
+            listen,
+            plan,
+            bootstrap_servers,
+            upstream_allow,
+            connect_timeout,
+            metadata_refresh,
+            retire_after,
+            max_frame_bytes,
+            max_rewrite_bytes,
+            max_connections,
+            buffer_bytes,
+            splice,
+            threads,
+            shutdown_grace,
+            idle_timeout,
+            tls,
+            upstream_tls,
+            upstream_sasl,
+            admin_listen,
+            proxy_protocol,
+            identity,
+            log_level,
+        } = new;
+        let old = self;
+        [
+            (*listen != old.listen, "gateway.listen"),
+            (
+                plan.advertised_host != old.plan.advertised_host,
+                "gateway.advertised_host",
+            ),
+            (plan.port_base != old.plan.port_base, "brokers.port_base"),
+            (
+                plan.port_base_max_node_id != old.plan.port_base_max_node_id,
+                "brokers.port_base_max_node_id",
+            ),
+            (plan.ranges != old.plan.ranges, "brokers.ranges"),
+            (plan.overrides != old.plan.overrides, "brokers.ports"),
+            (plan.sni != old.plan.sni, "sni"),
+            (
+                *bootstrap_servers != old.bootstrap_servers,
+                "upstream.bootstrap_servers",
+            ),
+            (*upstream_allow != old.upstream_allow, "upstream.allow"),
+            (
+                *connect_timeout != old.connect_timeout,
+                "upstream.connect_timeout_ms",
+            ),
+            (
+                *metadata_refresh != old.metadata_refresh,
+                "upstream.metadata_refresh_ms",
+            ),
+            (*retire_after != old.retire_after, "brokers.retire_after_ms"),
+            (
+                *max_frame_bytes != old.max_frame_bytes,
+                "gateway.max_frame_bytes",
+            ),
+            (
+                *max_rewrite_bytes != old.max_rewrite_bytes,
+                "gateway.max_rewrite_bytes",
+            ),
+            (
+                *max_connections != old.max_connections,
+                "gateway.max_connections",
+            ),
+            (*buffer_bytes != old.buffer_bytes, "gateway.buffer_bytes"),
+            (*splice != old.splice, "gateway.splice"),
+            (*threads != old.threads, "gateway.threads"),
+            (
+                *shutdown_grace != old.shutdown_grace,
+                "gateway.shutdown_grace_ms",
+            ),
+            (*idle_timeout != old.idle_timeout, "gateway.idle_timeout_ms"),
+            (*tls != old.tls, "tls"),
+            (*upstream_tls != old.upstream_tls, "upstream.tls"),
+            (*upstream_sasl != old.upstream_sasl, "upstream.sasl"),
+            (*admin_listen != old.admin_listen, "admin.listen"),
+            (
+                *proxy_protocol != old.proxy_protocol,
+                "gateway.proxy_protocol",
+            ),
+            (*log_level != old.log_level, "log.level"),
+            (
+                part(identity, |i| &i.client_auth) != part(&old.identity, |i| &i.client_auth),
+                "client_auth",
+            ),
+            (
+                part(identity, |i| &i.upstream) != part(&old.identity, |i| &i.upstream),
+                "upstream_identity",
+            ),
+            (
+                part(identity, |i| &i.policy) != part(&old.identity, |i| &i.policy),
+                "policy",
+            ),
+            (
+                part(identity, |i| &i.audit) != part(&old.identity, |i| &i.audit),
+                "audit",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(changed, name)| changed.then_some(name))
+        .collect()
     }
 }
 
@@ -611,6 +875,15 @@ fn check_ranges(ranges: &[NodeRange], problems: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Every port the plan would hand to two owners, the bootstrap and admin ports included.
+fn port_clashes(plan: &AddressPlan, listen: SocketAddr, admin: Option<SocketAddr>) -> Vec<String> {
+    let mut reserved = vec![(listen.port(), "the bootstrap port (gateway.listen)")];
+    if let Some(admin) = admin.filter(|a| shares_ports(a.ip(), listen.ip())) {
+        reserved.push((admin.port(), "the admin port (admin.listen)"));
+    }
+    plan.collisions(&reserved)
 }
 
 /// Whether listeners on these two IPs compete for ports: the same IP, or either a wildcard.
@@ -804,13 +1077,6 @@ mod tests {
         assert!(err.to_string().contains("listen_addr"));
     }
 
-    #[test]
-    fn example_config_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kafka-edge.toml");
-        let file = File::load(&path).unwrap();
-        Config::resolve(file, Overrides::default()).unwrap();
-    }
-
     /// A file of its own for one test, removed when dropped.
     struct TempFile(PathBuf);
 
@@ -924,34 +1190,158 @@ mod tests {
         assert!(err.to_string().contains("password"), "{err}");
     }
 
-    /// The commented `[upstream.sasl]` of the example, uncommented, names every key rightly.
-    #[test]
-    fn example_sasl_section_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kafka-edge.toml");
-        let text = std::fs::read_to_string(path).unwrap();
-        let section: String = text
-            .lines()
-            .skip_while(|l| *l != "# [upstream.sasl]")
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| l.contains(" = "))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let parsed: UpstreamSaslSection = toml::from_str(&section).unwrap();
-        assert!(parsed.password_file.is_some() && parsed.password_env.is_some());
-        let secret = TempFile::new("sasl-example", "pencil");
-        let mut problems = Vec::new();
-        let settings = check_sasl(
-            UpstreamSaslSection {
-                password_env: None,
-                password_file: Some(secret.0.clone()),
-                ..parsed
-            },
-            &mut problems,
+    /// A configuration from a file alone (no flags, which would win over it).
+    fn resolved(toml: &str) -> Config {
+        match Config::resolve(toml::from_str(toml).unwrap(), Overrides::default()) {
+            Ok(config) => config,
+            Err(e) => panic!("{toml}\n{e}"),
+        }
+    }
+
+    /// A file as sections of `key = value` lines, so that a test can set one key in it.
+    type Sections = BTreeMap<String, Vec<(String, String)>>;
+
+    fn render(sections: &Sections) -> String {
+        sections
+            .iter()
+            .map(|(name, keys)| {
+                let body: String = keys.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+                format!("[{name}]\n{body}")
+            })
+            .collect()
+    }
+
+    fn with(mut sections: Sections, section: &str, key: &str, value: &str) -> String {
+        let keys = sections.entry(section.to_owned()).or_default();
+        keys.retain(|(k, _)| k != key);
+        keys.push((key.to_owned(), value.to_owned()));
+        render(&sections)
+    }
+
+    /// A running configuration with TLS on, so that `[sni]` can be turned on against it.
+    fn running() -> Sections {
+        let mut sections = Sections::new();
+        sections.insert("gateway".into(), vec![("threads".into(), "2".into())]);
+        sections.insert(
+            "upstream".into(),
+            vec![("bootstrap_servers".into(), "[\"10.0.0.5:9092\"]".into())],
         );
-        assert_eq!(problems, Vec::<String>::new());
-        assert!(settings.is_some());
+        sections.insert(
+            "tls".into(),
+            vec![
+                ("cert".into(), "\"c.pem\"".into()),
+                ("key".into(), "\"k.pem\"".into()),
+            ],
+        );
+        sections
+    }
+
+    #[test]
+    fn a_reread_keeps_what_needs_a_restart_and_names_it() {
+        let old = resolved(&render(&running()));
+        let without_tls = {
+            let mut s = running();
+            s.remove("tls");
+            render(&s)
+        };
+        let cases = [
+            (
+                with(running(), "gateway", "listen", "\"127.0.0.1:9093\""),
+                "gateway.listen",
+            ),
+            (
+                with(running(), "gateway", "threads", "3"),
+                "gateway.threads",
+            ),
+            (
+                with(running(), "gateway", "splice", "false"),
+                "gateway.splice",
+            ),
+            (
+                with(running(), "admin", "listen", "\"127.0.0.1:9191\""),
+                "admin.listen",
+            ),
+            (without_tls, "[tls]"),
+            (
+                with(running(), "sni", "domain", "\"kafka.example.com\""),
+                "[sni]",
+            ),
+            (
+                {
+                    let mut s = running();
+                    s.insert(
+                        "client_auth".into(),
+                        vec![
+                            ("mechanisms".into(), "[\"PLAIN\"]".into()),
+                            ("credentials_file".into(), "\"users.json\"".into()),
+                        ],
+                    );
+                    render(&s)
+                },
+                "client_auth.*",
+            ),
+            (with(running(), "audit", "file", "\"audit.log\""), "audit.*"),
+        ];
+        let named: Vec<&str> = cases.iter().map(|(_, name)| *name).collect();
+        assert_eq!(named, RESTART_ONLY, "every restart-only setting has a case");
+        for (toml, name) in cases {
+            // Alongside a change that does apply.
+            let toml = toml.replace("[gateway]\n", "[gateway]\nidle_timeout_ms = 1000\n");
+            let reread = old.reread(resolved(&toml)).unwrap();
+            assert_eq!(reread.restart, [name], "{toml}");
+            assert_eq!(reread.applied, ["gateway.idle_timeout_ms"], "{toml}");
+            let mut kept = reread.config.clone();
+            kept.idle_timeout = old.idle_timeout;
+            assert_eq!(kept, old, "{name} keeps its running value");
+        }
+    }
+
+    /// Every key the reference says a reload applies is applied, and named, when it changes
+    /// (from its default, or from another value for a required key, to its example).
+    #[test]
+    fn every_key_a_reload_applies_is_named_when_it_changes() {
+        let mut base = Sections::new();
+        base.insert(
+            "upstream".into(),
+            vec![("bootstrap_servers".into(), "[\"10.0.0.5:9092\"]".into())],
+        );
+        let old = resolved(&render(&base));
+        let mut checked = 0;
+        for section in reference::SECTIONS.iter().filter(|s| !s.optional) {
+            for key in section.keys {
+                let name = format!("{}.{}", section.name, key.name);
+                if RESTART_ONLY.contains(&name.as_str()) {
+                    continue;
+                }
+                let toml = with(base.clone(), section.name, key.name, key.example);
+                let reread = old.reread(resolved(&toml)).unwrap();
+                assert_eq!(reread.applied, [name.as_str()], "{toml}");
+                assert_eq!(reread.restart, Vec::<&str>::new(), "{toml}");
+                assert_eq!(reread.config, resolved(&toml), "{toml}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 18, "{checked}");
+    }
+
+    #[test]
+    fn a_reread_refuses_a_plan_that_takes_a_running_port() {
+        let upstream = "[upstream]\nbootstrap_servers = [\"10.0.0.5:9092\"]\n";
+        let old = resolved(&format!("{upstream}[gateway]\nlisten = \"127.0.0.1:9092\""));
+        // Valid on its own (the bootstrap moves to 9093), but the running gateway keeps
+        // listening on 9092, which broker 92 would take.
+        let new = resolved(&format!(
+            "{upstream}[gateway]\nlisten = \"127.0.0.1:9093\"\n\
+             [brokers]\nport_base = 9000\nport_base_max_node_id = 92"
+        ));
+        let Err(ConfigError::Invalid { problems }) = old.reread(new) else {
+            panic!("expected a refusal");
+        };
+        assert!(
+            problems[0].contains("both claim port 9092")
+                && problems[0].contains("with the ports the running gateway listens on"),
+            "{problems:?}"
+        );
     }
 
     #[test]

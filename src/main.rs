@@ -3,13 +3,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 use kafka_edge::config::{self, ConfigError, File, Overrides};
-use kafka_edge::{Config, Listeners};
+use kafka_edge::{Config, Listeners, Reloads};
 
 #[cfg(feature = "demo")]
 mod demo;
@@ -21,6 +27,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Exit code for a bad configuration (EX_USAGE), so supervisors can tell it from a crash.
 const EXIT_CONFIG: u8 = 64;
+
+/// How often the configuration file is looked at for a change. A Kubernetes ConfigMap
+/// reaches the pod within the kubelet's sync period (a minute or so): two seconds more is
+/// nothing next to it, and a stat every two seconds costs nothing.
+const CONFIG_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Parser)]
 #[command(
@@ -35,7 +46,7 @@ struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
-    /// Log level or filter (as RUST_LOG, which it overrides): info, debug, kafka_edge=trace...
+    /// Log level or filter, over `[log] level` and RUST_LOG: info, debug, kafka_edge=trace...
     #[arg(long, value_name = "FILTER", global = true)]
     log_level: Option<String>,
 }
@@ -56,9 +67,22 @@ enum Command {
     /// client producing and consuming through it. Needs nothing else installed.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// Manage the credential file of client logins at the gateway ([client_auth]).
+    Credentials(kafka_edge::edge::auth::cli::CredentialsArgs),
+    /// Print the configuration reference of this version.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-#[derive(Args)]
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Every key, its default, flag and meaning, as Markdown (docs/configuration.md).
+    Reference,
+    /// The same as a commented TOML file to start from (config/kafka-edge.toml).
+    Example,
+}
+
+#[derive(Args, Clone)]
 struct RunArgs {
     /// TOML configuration file; flags override its values.
     #[arg(long, value_name = "FILE")]
@@ -75,25 +99,54 @@ struct RunArgs {
     /// Broker with node id N is served at port PORT + N.
     #[arg(long, value_name = "PORT")]
     broker_port_base: Option<u16>,
-    /// Where /livez, /readyz and /metrics are served, or `off`.
+    /// Where /livez, /readyz, /metrics and /connections are served, or `off`.
     #[arg(long, value_name = "IP:PORT|off")]
     admin_listen: Option<String>,
 }
 
+/// The log filter, which a reload may change.
+#[derive(Clone)]
+struct LogFilter {
+    handle: reload::Handle<EnvFilter, Registry>,
+    /// `--log-level`, which wins over the file.
+    flag: Option<String>,
+}
+
+impl LogFilter {
+    /// Logs to stderr with the flag's filter, else `RUST_LOG`'s, else `info`, until the
+    /// configuration says otherwise.
+    fn init(format: LogFormat, flag: Option<String>) -> LogFilter {
+        let (filter, handle) = reload::Layer::new(filter(flag.as_deref()));
+        let logs = tracing_subscriber::registry().with(filter);
+        let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        match format {
+            LogFormat::Text => logs.with(layer).init(),
+            LogFormat::Json => logs.with(layer.json().flatten_event(true)).init(),
+        }
+        LogFilter { handle, flag }
+    }
+
+    /// Follows the configuration's `[log] level`, unless the flag set one.
+    fn apply(&self, config: &Config) {
+        let level = self.flag.as_deref().or(config.log_level.as_deref());
+        if let Err(e) = self.handle.reload(filter(level)) {
+            tracing::warn!("cannot change the log filter: {e}");
+        }
+    }
+}
+
+/// `level` (checked by the configuration, or a flag), else `RUST_LOG`, else `info`.
+fn filter(level: Option<&str>) -> EnvFilter {
+    match level {
+        Some(level) => EnvFilter::try_new(level).ok(),
+        None => EnvFilter::try_from_default_env().ok(),
+    }
+    .unwrap_or_else(|| EnvFilter::new("info"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = match &cli.log_level {
-        Some(level) => tracing_subscriber::EnvFilter::try_new(level).ok(),
-        None => tracing_subscriber::EnvFilter::try_from_default_env().ok(),
-    }
-    .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().flatten_event(true).init(),
-    }
+    let logs = LogFilter::init(cli.log_format, cli.log_level.clone());
     // Accept loops, discovery and the admin endpoint are light; sessions run on the
     // gateway's own worker threads (see workers.rs).
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -107,8 +160,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Diagnose(args)) => match load(args) {
-            Ok(config) => runtime.block_on(diagnose(config)),
+        Some(Command::Diagnose(args)) => match load(&args) {
+            Ok(config) => {
+                logs.apply(&config);
+                runtime.block_on(diagnose(config))
+            }
             Err(e) => {
                 eprintln!("kafka-edge: invalid configuration: {e}");
                 return ExitCode::from(EXIT_CONFIG);
@@ -116,10 +172,20 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => runtime.block_on(demo::run(args)),
-        None => match load(cli.run) {
+        Some(Command::Credentials(args)) => kafka_edge::edge::auth::cli::run(args),
+        Some(Command::Config(ConfigCommand::Reference)) => {
+            print!("{}", config::reference::markdown());
+            Ok(())
+        }
+        Some(Command::Config(ConfigCommand::Example)) => {
+            print!("{}", config::reference::example_file());
+            Ok(())
+        }
+        None => match load(&cli.run) {
             Ok(config) => runtime.block_on(async {
+                logs.apply(&config);
                 let listener = bind(&config).await?;
-                serve(listener, config).await
+                serve_reloading(listener, config, cli.run, logs).await
             }),
             Err(e) => {
                 eprintln!("kafka-edge: invalid configuration: {e}");
@@ -136,7 +202,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(args: RunArgs) -> Result<Config, ConfigError> {
+fn load(args: &RunArgs) -> Result<Config, ConfigError> {
     let file = match &args.config {
         Some(path) => File::load(path)?,
         None => File::default(),
@@ -144,11 +210,11 @@ fn load(args: RunArgs) -> Result<Config, ConfigError> {
     Config::resolve(
         file,
         Overrides {
-            bootstrap_servers: args.bootstrap_servers,
-            listen: args.listen,
-            advertised_host: args.advertised_host,
+            bootstrap_servers: args.bootstrap_servers.clone(),
+            listen: args.listen.clone(),
+            advertised_host: args.advertised_host.clone(),
             broker_port_base: args.broker_port_base,
-            admin_listen: args.admin_listen,
+            admin_listen: args.admin_listen.clone(),
         },
     )
 }
@@ -182,17 +248,62 @@ pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
     Ok(Listeners { bootstrap, admin })
 }
 
-/// Serves until SIGTERM or SIGINT.
+/// Serves until SIGTERM or SIGINT, with the configuration it was given (the demo's).
+#[cfg(feature = "demo")]
 pub(crate) async fn serve(listeners: Listeners, config: Config) -> anyhow::Result<()> {
+    ready(&config);
+    Ok(kafka_edge::run(listeners, config, shutdown_signal()).await?)
+}
+
+/// [`serve`], reading the configuration again (the file and the same flags) on SIGHUP and
+/// when the file changes.
+async fn serve_reloading(
+    listeners: Listeners,
+    config: Config,
+    args: RunArgs,
+    logs: LogFilter,
+) -> anyhow::Result<()> {
+    let asked = Arc::new(Notify::new());
+    // Taken over before the gateway says it is ready: SIGHUP's default ends the process.
+    hangups(asked.clone())?;
+    let reloads = Reloads {
+        watch: args.config.clone(),
+        load: Box::new(move || load(&args)),
+        check_every: CONFIG_CHECK,
+        asked,
+        apply: Box::new(move |config| logs.apply(config)),
+    };
+    ready(&config);
+    Ok(kafka_edge::run_reloading(listeners, config, reloads, shutdown_signal()).await?)
+}
+
+fn ready(config: &Config) {
     tracing::info!(
         listen = %config.listen,
-        advertised = %config::advertised_bootstrap(&config),
+        advertised = %config::advertised_bootstrap(config),
         upstream = %config.bootstrap_servers.join(","),
         admin = %config.admin_listen.map_or("off".to_owned(), |a| a.to_string()),
         "kafka-edge {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    Ok(kafka_edge::run(listeners, config, shutdown_signal()).await?)
+}
+
+/// Turns every SIGHUP into a request to reload.
+#[cfg(unix)]
+fn hangups(asked: Arc<Notify>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            asked.notify_one();
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn hangups(_: Arc<Notify>) -> anyhow::Result<()> {
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -337,7 +337,7 @@ async fn connections_lists_each_open_client_with_its_bytes() {
     assert_eq!(first.route, "bootstrap");
     assert_eq!(
         (first.principal.as_deref(), first.client_id.as_deref()),
-        (None, None)
+        (None, Some("test"))
     );
     assert_eq!(first.bytes_to_broker, request_len);
     assert_eq!(first.bytes_to_client, raw.len() as u64);
@@ -366,6 +366,113 @@ async fn connections_lists_each_open_client_with_its_bytes() {
         raw.len() + raw2.len()
     );
     assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+}
+
+/// A Metadata v12 request (header v2) with `client_id` as its client id, raw.
+fn metadata_with_client_id(client_id: Option<&str>, correlation_id: i32) -> Vec<u8> {
+    use bytes::BufMut;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let mut out = bytes::BytesMut::new();
+    out.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Metadata as i16)
+        .with_request_api_version(12)
+        .with_correlation_id(correlation_id)
+        .with_client_id(client_id.map(|id| StrBytes::from_string(id.to_owned())))
+        .encode(&mut out, 2)
+        .unwrap();
+    MetadataRequest::default()
+        .with_topics(None)
+        .encode(&mut out, 12)
+        .unwrap();
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out.to_vec()
+}
+
+/// Sends a raw request and reads its answer.
+async fn call(client: &mut Client, frame: Vec<u8>) {
+    client.stream.write_all(&frame).await.unwrap();
+    client.read_frame().await.unwrap();
+}
+
+/// The client id `/connections` shows for the connection from `client`, once it is listed.
+async fn listed_client_id(admin: SocketAddr, client: &Client) -> Option<String> {
+    let me = client.stream.local_addr().unwrap().to_string();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(entry) = connections(admin)
+            .await
+            .into_iter()
+            .find(|c| c.client == me)
+        {
+            return entry.client_id;
+        }
+        assert!(Instant::now() < deadline, "{me} is never listed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn connections_show_the_client_id_of_the_first_request() {
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let gw = Gateway::front(&cluster, free_port_base(&[1])).await;
+    ready(&gw).await;
+    // The first request's id stays, whatever the later ones say.
+    let mut named = Client::connect(gw.addr).await.unwrap();
+    call(&mut named, metadata_with_client_id(Some("orders-7"), 1)).await;
+    call(&mut named, metadata_with_client_id(Some("other"), 2)).await;
+    assert_eq!(
+        listed_client_id(gw.admin, &named).await.as_deref(),
+        Some("orders-7")
+    );
+
+    // A null client id stays null, even when a later request has one.
+    let mut anonymous = Client::connect(gw.addr).await.unwrap();
+    call(&mut anonymous, metadata_with_client_id(None, 1)).await;
+    call(&mut anonymous, metadata_with_client_id(Some("late"), 2)).await;
+    assert_eq!(listed_client_id(gw.admin, &anonymous).await, None);
+
+    // An empty one is shown as sent.
+    let mut empty = Client::connect(gw.addr).await.unwrap();
+    call(&mut empty, metadata_with_client_id(Some(""), 1)).await;
+    assert_eq!(
+        listed_client_id(gw.admin, &empty).await.as_deref(),
+        Some("")
+    );
+
+    // A long one is cut to 256 bytes, and never in the middle of a character: 255 ASCII
+    // bytes, then a 2-byte character across the cut.
+    let long = format!("{}é{}", "a".repeat(255), "b".repeat(100));
+    let mut verbose = Client::connect(gw.addr).await.unwrap();
+    call(&mut verbose, metadata_with_client_id(Some(&long), 1)).await;
+    assert_eq!(
+        listed_client_id(gw.admin, &verbose).await,
+        Some("a".repeat(255))
+    );
+    let long = "c".repeat(300);
+    let mut verbose = Client::connect(gw.addr).await.unwrap();
+    call(&mut verbose, metadata_with_client_id(Some(&long), 1)).await;
+    assert_eq!(
+        listed_client_id(gw.admin, &verbose).await,
+        Some("c".repeat(256))
+    );
+
+    // A first request whose header arrives in two pieces, the client id in the second, is
+    // forwarded as it comes: the id is read from the next request.
+    let mut split = Client::connect(gw.addr).await.unwrap();
+    let first = metadata_with_client_id(Some("split-1"), 1);
+    split.stream.write_all(&first[..14]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(listed_client_id(gw.admin, &split).await, None);
+    split.stream.write_all(&first[14..]).await.unwrap();
+    split.read_frame().await.unwrap();
+    assert_eq!(listed_client_id(gw.admin, &split).await, None);
+    call(&mut split, metadata_with_client_id(Some("split-2"), 2)).await;
+    assert_eq!(
+        listed_client_id(gw.admin, &split).await.as_deref(),
+        Some("split-2")
+    );
 }
 
 /// The value of one sample line of the text format.

@@ -28,7 +28,11 @@ rendered by helm template). Checked:
 5. Where the configuration takes the gateway's SASL password from an
    environment variable (upstream.sasl.password_env), the container declares
    that variable, from a Secret (secretKeyRef), never as a literal value.
-6. Monitoring (the chart's monitoring.*): a ServiceMonitor selects a Service
+6. The configuration reaches running pods: its ConfigMap is mounted as a
+   directory (a subPath mount is never updated), and the pod template carries
+   no checksum of it (which would roll every pod, dropping every client
+   connection, for a change the gateway applies itself).
+7. Monitoring (the chart's monitoring.*): a ServiceMonitor selects a Service
    in the files and scrapes /metrics on its admin port; a PrometheusRule's
    spec is exactly the chart's files/kafka-edge-alerts.yaml, and a dashboard
    ConfigMap's kafka-edge.json exactly files/kafka-edge-dashboard.json (what
@@ -60,7 +64,8 @@ DASHBOARD_KEY = "kafka-edge.json"
 CHART_FILES = Path(__file__).resolve().parent.parent / "helm" / "kafka-edge" / "files"
 ALERTS = CHART_FILES / "kafka-edge-alerts.yaml"
 DASHBOARD = CHART_FILES / "kafka-edge-dashboard.json"
-CONFIG_PATH = "/etc/kafka-edge/kafka-edge.toml"
+# Where the image's default command reads its configuration (Dockerfile CMD).
+DEFAULT_CONFIG_PATH = "/etc/kafka-edge/kafka-edge.toml"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 
@@ -166,8 +171,20 @@ class Plan:
         return port if port <= 65535 else None
 
 
-def kafka_edge_config(spec: dict, container: dict, configmaps: dict) -> tuple[str, dict] | None:
-    """(ConfigMap name, parsed TOML) when the container reads a ConfigMap's kafka-edge.toml."""
+def config_path(container: dict) -> str:
+    """The file the container's kafka-edge reads: its --config argument, else the image's default."""
+    args = [str(a) for a in container.get("args") or []]
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_CONFIG_PATH
+
+
+def kafka_edge_config(spec: dict, container: dict, configmaps: dict) -> tuple[str, dict, dict] | None:
+    """(ConfigMap name, parsed TOML, the mount) when the container reads a ConfigMap's kafka-edge.toml."""
+    wanted = config_path(container)
     volumes = {v.get("name"): v for v in spec.get("volumes") or []}
     for mount in container.get("volumeMounts") or []:
         volume = volumes.get(mount.get("name")) or {}
@@ -175,12 +192,12 @@ def kafka_edge_config(spec: dict, container: dict, configmaps: dict) -> tuple[st
         if not source:
             continue
         path = mount.get("mountPath", "")
-        if path == CONFIG_PATH and mount.get("subPath") == CONFIG_KEY or (
-            not mount.get("subPath") and f"{path.rstrip('/')}/{CONFIG_KEY}" == CONFIG_PATH
+        if path == wanted and mount.get("subPath") == CONFIG_KEY or (
+            not mount.get("subPath") and f"{path.rstrip('/')}/{CONFIG_KEY}" == wanted
         ):
             name = source.get("name")
             if name in configmaps:
-                return name, configmaps[name]
+                return name, configmaps[name], mount
     return None
 
 
@@ -248,6 +265,7 @@ def check(documents: list[tuple[str, dict]], toml_out: Path | None = None) -> Ch
             plans[id(obj)] = plan
             check_container_ports(c, cwhere, container, plan)
             check_sasl_password(c, cwhere, container, found[1])
+            check_reloadable(c, cwhere, obj, found[2])
 
     # Services.
     for path, obj in documents:
@@ -341,6 +359,21 @@ def check_monitoring(c: Checker, documents: list[tuple[str, dict]]) -> None:
                 c.fail(where, f"{DASHBOARD_KEY} is not {DASHBOARD.name}")
             else:
                 c.checked.append(f"{where}: the dashboard of {DASHBOARD.name}")
+
+
+def check_reloadable(c: Checker, where: str, workload: dict, mount: dict) -> None:
+    """A changed ConfigMap reaches the running gateway, without a rollout."""
+    if mount.get("subPath"):
+        c.fail(where, f"mounts its configuration with subPath {mount['subPath']!r}, which Kubernetes never "
+                      "updates: mount the ConfigMap as a directory so that a change reaches the running gateway")
+    template = (workload.get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    forcing = sorted(k for k in annotations if k.startswith("checksum/"))
+    if forcing:
+        c.fail(where, f"pod annotation(s) {forcing} roll every pod, dropping every client connection, on a "
+                      "configuration change that the gateway applies itself")
+    if not mount.get("subPath") and not forcing:
+        c.checked.append(f"{where}: configuration mounted as a directory, applied without a rollout")
 
 
 def check_security(c: Checker, where: str, spec: dict, container: dict) -> None:
@@ -546,6 +579,14 @@ def self_test(paths: list[str]) -> int:
             "must come from a Secret"),
         "readiness probe on /livez": (
             lambda d: container(d)["readinessProbe"]["httpGet"].update(path="/livez"), "readinessProbe"),
+        "configuration mounted with subPath": (
+            lambda d: container(d)["volumeMounts"][0].update(
+                mountPath="/etc/kafka-edge/config/kafka-edge.toml", subPath=CONFIG_KEY),
+            "never updates"),
+        "a checksum annotation rolls the pods": (
+            lambda d: find(d, "Deployment")["spec"]["template"]["metadata"].setdefault("annotations", {}).update(
+                {"checksum/config": "0"}),
+            "roll every pod"),
     }
     return run_breaks(paths, breaks)
 

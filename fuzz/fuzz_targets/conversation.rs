@@ -1,11 +1,13 @@
 //! Whole conversations through the exchange state machine (tests/support/conversation.rs).
 //! The first byte picks how the rest is read:
-//! - even: a script (requests with repeated ids, acks=0 answered or not, cuts, turns,
+//! - 0 (mod 3): a script (requests with repeated ids, acks=0 answered or not, cuts, turns,
 //!   half-close), run against the simulated broker with every promise checked: answers
 //!   exactly once, in order, with the client's ids; no internal address reaches the client;
 //!   only the cluster's brokers are learned; requests arrive byte for byte;
-//! - odd: raw client bytes and raw broker bytes (seeded from captured real-client traffic),
-//!   which must never make the exchange panic or step outside its input.
+//! - 1 (mod 3): raw client bytes and raw broker bytes, which must never make the exchange
+//!   panic or step outside its input;
+//! - 2 (mod 3): a client's bytes (seeded from captured real-client traffic, fuzz/seeds/)
+//!   answered by the simulated broker: no panic, and no internal address reaches the client.
 #![no_main]
 
 #[path = "../../tests/support/conversation.rs"]
@@ -74,14 +76,21 @@ fn script(c: &mut Choices) -> Script {
         broker_answers_acks0: flags & 1 != 0,
         half_close: flags & 2 != 0,
         max_in_flight: 1 + usize::from(flags >> 2) % 6,
+        edge_login: flags & 0x80 != 0,
     }
 }
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Choices(data);
-    if c.byte() % 2 == 0 {
+    let mode = c.byte() % 3;
+    if mode == 0 {
         let outcome = conversation::run(&script(&mut c));
         assert!(outcome.error.is_none(), "a well-formed conversation stopped: {:?}", outcome.error);
+    } else if mode == 2 {
+        let client_cut = usize::from(c.u16());
+        let broker_cut = usize::from(c.u16());
+        let acks0 = c.byte() & 1 != 0;
+        let _ = conversation::replay_client(c.0, client_cut, broker_cut, acks0);
     } else {
         let client_cut = usize::from(c.u16());
         let broker_cut = usize::from(c.u16());

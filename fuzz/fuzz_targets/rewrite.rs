@@ -26,7 +26,7 @@ impl AddressBook for Book {
     }
 }
 
-const KINDS: [Rewrite; 9] = [
+const KINDS: [Rewrite; 12] = [
     Rewrite::ApiVersions,
     Rewrite::Metadata,
     Rewrite::FindCoordinator,
@@ -34,6 +34,9 @@ const KINDS: [Rewrite; 9] = [
     Rewrite::DescribeQuorum,
     Rewrite::DescribeConfigs,
     Rewrite::DescribeGroups,
+    Rewrite::ConsumerGroupDescribe,
+    Rewrite::ShareGroupDescribe,
+    Rewrite::StreamsGroupDescribe,
     Rewrite::ShareFetch,
     Rewrite::ShareAcknowledge,
 ];
@@ -41,7 +44,7 @@ const KINDS: [Rewrite; 9] = [
 fuzz_target!(|data: &[u8]| {
     let [selector, version, rest @ ..] = data else { return };
     let kind = KINDS[usize::from(*selector) % KINDS.len()];
-    let Limit::Range { min, max } = limit(kind.api_key() as i16) else { return };
+    let Limit::Range { min, max } = limit(kind.api_key()) else { return };
     let version = min + i16::from(*version) % (max - min + 1);
     let mut frame = (rest.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(rest);

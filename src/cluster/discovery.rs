@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, MetadataRequest, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::cluster::sasl::{self, SaslError};
 use crate::cluster::upstream::{self, CallError, UpstreamError};
+use crate::edge::versions::{self, ClusterVersions};
 use crate::gateway::Gateway;
 use crate::proxy::frame;
+use crate::rewrite::api_versions;
 use crate::rewrite::metadata::{self, ClusterView};
 use crate::rewrite::AddressBook;
 
@@ -126,6 +128,24 @@ pub async fn fetch(gw: &Gateway) -> Result<ClusterView, DiscoveryError> {
                     error,
                 })?;
         }
+        if gw.edge_auth().is_some() {
+            // The edge answers ApiVersions itself for clients that log in at the gateway:
+            // with the cluster's versions, as of this refresh.
+            let answer = stream
+                .call(&versions_request(), max_frame)
+                .await
+                .map_err(|reason| DiscoveryError::Call {
+                    addr: addr.clone(),
+                    reason,
+                })?;
+            let rewritten = api_versions::rewrite(&answer, versions::CLUSTER_VERSION)
+                .and_then(|rewritten| ClusterVersions::read(&rewritten))
+                .map_err(|e| DiscoveryError::Decode {
+                    addr: addr.clone(),
+                    reason: format!("ApiVersions: {e}"),
+                })?;
+            gw.set_cluster_versions(rewritten);
+        }
         stream
             .call(&request(), max_frame)
             .await
@@ -161,6 +181,29 @@ async fn explain(gw: &Gateway, addr: String, reason: CallError) -> DiscoveryErro
         Ok(Some(offered)) => DiscoveryError::LoginRequired { addr, offered },
         _ => DiscoveryError::Call { addr, reason },
     }
+}
+
+/// ApiVersions at the version whose answer the edge answers clients from.
+fn versions_request() -> Bytes {
+    let version = versions::CLUSTER_VERSION;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(2)
+        .with_client_id(Some(StrBytes::from_static_str("kafka-edge")));
+    let body = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("kafka-edge"))
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+    let mut out = frame::begin(64);
+    // Fixed values encoded at a version both types support: this cannot fail.
+    let encoded = header
+        .encode(
+            &mut out,
+            ApiKey::ApiVersions.request_header_version(version),
+        )
+        .and_then(|_| body.encode(&mut out, version));
+    debug_assert!(encoded.is_ok());
+    frame::seal(out)
 }
 
 fn request() -> Bytes {

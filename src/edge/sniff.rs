@@ -24,10 +24,11 @@ pub enum Mistake {
     ProxyHeaderMalformed,
     SaslHandshakeV0,
     TlsHandshake,
+    NotLoggedIn,
 }
 
 impl Mistake {
-    pub const ALL: [Mistake; 9] = [
+    pub const ALL: [Mistake; 10] = [
         Mistake::TlsToPlaintext,
         Mistake::PlaintextToTls,
         Mistake::Http,
@@ -37,6 +38,7 @@ impl Mistake {
         Mistake::ProxyHeaderMalformed,
         Mistake::SaslHandshakeV0,
         Mistake::TlsHandshake,
+        Mistake::NotLoggedIn,
     ];
 
     /// The metric label.
@@ -51,6 +53,7 @@ impl Mistake {
             Mistake::ProxyHeaderMalformed => "proxy_header_malformed",
             Mistake::SaslHandshakeV0 => "sasl_handshake_v0",
             Mistake::TlsHandshake => "tls_handshake",
+            Mistake::NotLoggedIn => "not_logged_in",
         }
     }
 
@@ -66,6 +69,7 @@ impl Mistake {
             Mistake::ProxyHeaderMalformed => "sent a malformed PROXY protocol header: check the load balancer's PROXY protocol settings",
             Mistake::SaslHandshakeV0 => "sent SaslHandshake v0, after which SASL tokens travel outside Kafka framing; the gateway relays SaslHandshake v1 with SaslAuthenticate (every Kafka client since 1.0): upgrade the client",
             Mistake::TlsHandshake => "failed the TLS handshake",
+            Mistake::NotLoggedIn => "sent a request before logging in: clients log in at this gateway; set security.protocol=SASL_PLAINTEXT (or SASL_SSL) and sasl.mechanism on the client",
         }
     }
 }

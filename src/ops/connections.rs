@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -28,6 +28,16 @@ pub(crate) struct Stats {
     pub(crate) to_broker: AtomicU64,
     /// Bytes of the responses relayed to the client.
     pub(crate) to_client: AtomicU64,
+    /// The `client.id` of the client's first request: set once, by the session, and read
+    /// by `/connections` without a lock.
+    client_id: OnceLock<String>,
+}
+
+impl Stats {
+    /// Keeps the first client id told; the session tells one at most.
+    pub(crate) fn set_client_id(&self, id: &str) {
+        let _ = self.client_id.set(id.to_owned());
+    }
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +81,8 @@ pub struct Connection {
     /// Who the client authenticated as: not known to the gateway yet (edge identity).
     pub principal: Option<String>,
     pub route: String,
-    /// The `client.id` of the client's requests: not read by the data path yet.
+    /// The `client.id` of the client's first request (at most 256 bytes of it); `None`
+    /// until that request arrives, or when the client sends none.
     pub client_id: Option<String>,
     pub bytes_to_broker: u64,
     pub bytes_to_client: u64,
@@ -96,6 +107,7 @@ impl Connections {
             opened: Instant::now(),
             to_broker: AtomicU64::new(0),
             to_client: AtomicU64::new(0),
+            client_id: OnceLock::new(),
         });
         let id = client.map(|_| {
             let mut table = self.table();
@@ -136,7 +148,7 @@ impl Connections {
                     client: s.client?.to_string(),
                     principal: None,
                     route: s.route.to_string(),
-                    client_id: None,
+                    client_id: s.client_id.get().cloned(),
                     bytes_to_broker: s.to_broker.load(Ordering::Relaxed),
                     bytes_to_client: s.to_client.load(Ordering::Relaxed),
                     // Milliseconds are plenty for an age.

@@ -128,6 +128,14 @@ pub struct RouteCounters {
     _listed: Arc<Listed>,
 }
 
+impl RouteCounters {
+    /// The client id this connection's client sent, for `/connections`; the first one
+    /// stays.
+    pub fn set_client_id(&self, id: &str) {
+        self.stats.set_client_id(id);
+    }
+}
+
 pub struct Metrics {
     counters: Arc<Counters>,
     registry: Registry,

@@ -126,6 +126,13 @@ pub enum Step {
     /// (requests) The client is owed as many answers as it may be: read no more of its
     /// requests until answers go out.
     Full,
+    /// (requests) The first `len` bytes of the input are a whole request the edge answers
+    /// itself (ApiVersions, SaslHandshake, SaslAuthenticate of a client that logs in at the
+    /// gateway): take them out, and give the answer with [`Exchange::answer_intercepted`].
+    Intercept { len: usize },
+    /// (responses) The next answer due is one the edge has not given yet: read no more of
+    /// the broker's until it has.
+    Pause,
 }
 
 /// What the exchange tells the metrics as frames go by.
@@ -133,7 +140,14 @@ pub trait Observer {
     fn request(&self, api_key: i16, bytes: usize);
     fn response(&self, api_key: i16, bytes: usize, waited: Duration);
     fn rewrite(&self, api_key: i16, ok: bool);
+    /// The client's `client.id`, at most once per connection, from the first request whose
+    /// header holds it whole (cut to [`MAX_CLIENT_ID`] bytes): for `/connections`.
+    fn client_id(&self, _id: &str) {}
 }
+
+/// The longest client id passed to [`Observer::client_id`]; longer ones are cut. Kafka
+/// clients send short names, and what an operator reads in `/connections` need be no longer.
+pub const MAX_CLIENT_ID: usize = 256;
 
 /// A request forwarded to the broker that will be answered, or an answer of the gateway's own
 /// waiting for its turn.
@@ -148,6 +162,8 @@ enum Pending {
         sent: Instant,
     },
     Local(Bytes),
+    /// A request the edge answers itself (a login's), its answer not yet given.
+    Intercepted(Option<Bytes>),
 }
 
 /// Where the request direction stands within the client's byte stream.
@@ -207,6 +223,10 @@ pub struct Exchange {
     last_answered: i32,
     /// No more requests will come (the client finished, or the gateway is shutting down).
     requests_closed: bool,
+    /// Whether clients log in at the gateway: their login requests are intercepted.
+    edge_login: bool,
+    /// The client id was told to the observer, or the client has none.
+    client_id_told: bool,
     client_seen: Instant,
     broker_seen: Instant,
     /// When the client last received a whole answer.
@@ -224,10 +244,19 @@ impl Exchange {
             next_id: 0,
             last_answered: -1,
             requests_closed: false,
+            edge_login: false,
+            client_id_told: false,
             client_seen: now,
             broker_seen: now,
             answered: now,
         }
+    }
+
+    /// Has the login requests of a client that logs in at the gateway intercepted, and
+    /// answered by the edge, instead of forwarded.
+    pub fn with_edge_login(mut self) -> Exchange {
+        self.edge_login = true;
+        self
     }
 
     // === the request direction ===
@@ -280,7 +309,31 @@ impl Exchange {
                 need: input.len() + 1,
             });
         };
-        match admit(&head)? {
+        if !self.client_id_told {
+            self.tell_client_id(&input[..input.len().min(head.frame_len)], observer);
+        }
+        match admit(&head, self.edge_login)? {
+            Admit::Intercept => {
+                if head.frame_len > MAX_INTERCEPTED {
+                    return Err(ExchangeError::Frame {
+                        side: Side::Client,
+                        source: FrameError::TooLarge {
+                            size: (head.frame_len - frame::SIZE_PREFIX) as i32,
+                            max: MAX_INTERCEPTED,
+                        },
+                    });
+                }
+                if input.len() < head.frame_len {
+                    return Ok(Step::Wait {
+                        need: head.frame_len,
+                    });
+                }
+                observer.request(head.api_key, head.frame_len);
+                self.pending.push_back(Pending::Intercepted(None));
+                Ok(Step::Intercept {
+                    len: head.frame_len,
+                })
+            }
             Admit::Local(answer) => {
                 observer.request(head.api_key, head.frame_len);
                 self.pending.push_back(Pending::Local(answer));
@@ -311,6 +364,43 @@ impl Exchange {
                 Ok(Step::Forward(n))
             }
         }
+    }
+
+    /// The edge's answer to the oldest request it intercepted.
+    pub fn answer_intercepted(&mut self, answer: Bytes) {
+        if let Some(slot) = self.pending.iter_mut().find_map(|p| match p {
+            Pending::Intercepted(slot @ None) => Some(slot),
+            _ => None,
+        }) {
+            *slot = Some(answer);
+        }
+    }
+
+    /// Tells the observer the client id in the head of `frame` (the bytes of one request
+    /// that have arrived), once its bytes are all there; until then, the next request tries.
+    fn tell_client_id(&mut self, frame: &[u8], observer: &dyn Observer) {
+        // Right after the correlation id, a classic nullable string in every header version.
+        const AT: usize = frame::SIZE_PREFIX + 8;
+        let Some(len) = frame.get(AT..AT + 2) else {
+            return;
+        };
+        let len = i16::from_be_bytes([len[0], len[1]]);
+        let Ok(len) = usize::try_from(len) else {
+            // Null: the client has none.
+            self.client_id_told = true;
+            return;
+        };
+        let Some(id) = frame.get(AT + 2..AT + 2 + len.min(MAX_CLIENT_ID)) else {
+            return;
+        };
+        self.client_id_told = true;
+        // A cut may split a character; a client id that is not UTF-8 shows up to its first
+        // bad byte.
+        let id = match std::str::from_utf8(id) {
+            Ok(id) => id,
+            Err(e) => std::str::from_utf8(&id[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        observer.client_id(id);
     }
 
     /// Counts `available` bytes against the `left` of the request being forwarded.
@@ -442,14 +532,20 @@ impl Exchange {
             Answer::Between => {}
         }
         // An answer of the gateway's own goes out when its turn comes, before any broker bytes.
-        if let Some(Pending::Local(_)) = self.pending.front() {
-            if let Some(Pending::Local(answer)) = self.pending.pop_front() {
-                self.answered = arrived;
-                return Ok(Step::Replace {
-                    consumed: 0,
-                    with: answer,
-                });
+        match self.pending.front() {
+            Some(Pending::Local(_) | Pending::Intercepted(Some(_))) => {
+                if let Some(Pending::Local(answer) | Pending::Intercepted(Some(answer))) =
+                    self.pending.pop_front()
+                {
+                    self.answered = arrived;
+                    return Ok(Step::Replace {
+                        consumed: 0,
+                        with: answer,
+                    });
+                }
             }
+            Some(Pending::Intercepted(None)) => return Ok(Step::Pause),
+            _ => {}
         }
         let Some(head) = frame::peek_response(input, self.limits.max_frame).map_err(|source| {
             ExchangeError::Frame {
@@ -527,7 +623,7 @@ impl Exchange {
         arrived: Instant,
     ) -> Result<Step, ExchangeError> {
         let malformed = |e: crate::rewrite::wire::WireError| RewriteError::Decode {
-            api: ApiKey::Fetch,
+            api: ApiKey::Fetch as i16,
             version: 16,
             reason: e.to_string(),
         };
@@ -599,7 +695,7 @@ impl Exchange {
                     .and_then(|tail| {
                         (tail.len() == held.len()).then_some(tail).ok_or_else(|| {
                             RewriteError::Decode {
-                                api: ApiKey::Fetch,
+                                api: ApiKey::Fetch as i16,
                                 version: 16,
                                 reason: "the rewritten tail changed length".to_owned(),
                             }
@@ -668,7 +764,11 @@ impl Exchange {
 
     /// Whether an answer of the gateway's own is waiting to go out.
     pub fn local_answer_due(&self) -> bool {
-        self.answer == Answer::Between && matches!(self.pending.front(), Some(Pending::Local(_)))
+        self.answer == Answer::Between
+            && matches!(
+                self.pending.front(),
+                Some(Pending::Local(_) | Pending::Intercepted(Some(_)))
+            )
     }
 
     // === idleness ===
@@ -694,7 +794,7 @@ impl Exchange {
     pub fn broker_silence(&self, now: Instant, limit: Duration) -> Result<Duration, Idle> {
         let oldest = self.pending.iter().find_map(|p| match p {
             Pending::Broker { sent, .. } => Some(*sent),
-            Pending::Local(_) => None,
+            Pending::Local(_) | Pending::Intercepted(_) => None,
         });
         let since = match (self.answer, oldest) {
             (Answer::Between, None) => return Ok(limit),
@@ -715,15 +815,30 @@ fn left_of(since: Instant, now: Instant, limit: Duration) -> Option<Duration> {
         .filter(|left| !left.is_zero())
 }
 
+/// The largest request the edge answers itself: logins are small.
+const MAX_INTERCEPTED: usize = 1024 * 1024;
+
 /// How a request is handled, decided from its head alone.
 enum Admit {
     /// Forward it; its answer needs this rewrite, if any.
     Forward(Option<Rewrite>),
     /// Swallow it; this is the gateway's answer.
     Local(Bytes),
+    /// Hand it to the edge, which answers it.
+    Intercept,
 }
 
-fn admit(head: &RequestHead) -> Result<Admit, ExchangeError> {
+/// The requests a client that logs in at the gateway has answered by the edge.
+const LOGIN_APIS: [ApiKey; 3] = [
+    ApiKey::ApiVersions,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
+];
+
+fn admit(head: &RequestHead, edge_login: bool) -> Result<Admit, ExchangeError> {
+    if edge_login && LOGIN_APIS.iter().any(|api| *api as i16 == head.api_key) {
+        return Ok(Admit::Intercept);
+    }
     let rewrite = Rewrite::for_api(head.api_key, head.api_version);
     if head.api_key == ApiKey::SaslHandshake as i16 && head.api_version == 0 {
         return Err(ExchangeError::SaslHandshakeV0);

@@ -7,6 +7,7 @@
 //! [`frame`] peeks at frame heads; [`splice`] and [`transport`] move bytes, socket to socket
 //! where they can; [`deadline`] and [`workers`] are the timers and threads underneath.
 
+pub mod admission;
 pub mod deadline;
 pub mod exchange;
 pub mod frame;

@@ -10,22 +10,26 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::Instrument;
 
 use crate::cluster::route::Route;
-use crate::cluster::upstream::{self, UpstreamError};
+use crate::cluster::upstream::UpstreamError;
+use crate::config::Config;
+use crate::edge::login::{self, Answer, Login, Refused};
 use crate::edge::proxy_protocol::{self, ProxyError};
 use crate::edge::sniff::{self, Heard, Mistake};
 use crate::gateway::Gateway;
 use crate::ops::metrics::{Metrics, Refusal, RouteCounters};
 use crate::ops::throttle;
+use crate::proxy::admission::{self, Admitted};
 use crate::proxy::deadline::Deadline;
 pub use crate::proxy::exchange::Side;
 use crate::proxy::exchange::{Exchange, ExchangeError, Idle, Limits, Observer, Step};
+use crate::proxy::frame;
 use crate::proxy::splice::{self, Stop};
 use crate::proxy::transport::{Connection, Reader, Writer};
 use crate::tls::TlsError;
@@ -52,6 +56,16 @@ pub enum SessionError {
     Tls(TlsError),
     #[error("{}", .0.explain())]
     Mistake(Mistake),
+    #[error("client login refused: {0}")]
+    Login(Refused),
+    #[error("client certificate refused: {0}")]
+    Certificate(String),
+    #[error("cannot log in to the broker as the client's identity: {0}")]
+    UpstreamLogin(String),
+    #[error("the client's session expired without it logging in again")]
+    SessionExpired,
+    #[error("a blocking task was interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl SessionError {
@@ -63,7 +77,13 @@ impl SessionError {
             | SessionError::Stalled { side, .. }
             | SessionError::Closed { side, .. } => *side,
             SessionError::Exchange(e) => e.side(),
-            SessionError::Tls(_) | SessionError::Mistake(_) => Side::Client,
+            SessionError::Tls(_)
+            | SessionError::Mistake(_)
+            | SessionError::Login(_)
+            | SessionError::Certificate(_)
+            | SessionError::SessionExpired => Side::Client,
+            SessionError::UpstreamLogin(_) => Side::Broker,
+            SessionError::Interrupted(_) => Side::Gateway,
         }
     }
 
@@ -91,6 +111,7 @@ impl SessionError {
     /// in words (and counting by kind).
     fn mistake(&self) -> Option<Mistake> {
         match self {
+            SessionError::Login(Refused::NotLoggedIn { .. }) => Some(Mistake::NotLoggedIn),
             SessionError::Mistake(mistake) => Some(*mistake),
             SessionError::Exchange(ExchangeError::SaslHandshakeV0) => {
                 Some(Mistake::SaslHandshakeV0)
@@ -128,8 +149,10 @@ pub async fn serve(
     gw: Arc<Gateway>,
     _permit: OwnedSemaphorePermit,
 ) {
+    // The rules this connection lives by, whatever a reload changes meanwhile.
+    let config = gw.config();
     // Behind a load balancer, the real client is in the PROXY header, not the socket.
-    let header = proxy_protocol::read_header(&mut client, gw.config().proxy_protocol);
+    let header = proxy_protocol::read_header(&mut client, config.proxy_protocol);
     let peer = match tokio::time::timeout(HEADER_TIMEOUT, header).await {
         Ok(Ok(real)) => real.unwrap_or(peer),
         Ok(Err(ProxyError::Io(e))) => {
@@ -149,7 +172,7 @@ pub async fn serve(
     };
     // Judged before dialing any broker: a wrong or silent client costs the cluster nothing.
     let (judge, limit) = match gw.client_tls() {
-        None => (sniff::plaintext as fn(&[u8]) -> _, gw.config().idle_timeout),
+        None => (sniff::plaintext as fn(&[u8]) -> _, config.idle_timeout),
         Some(tls) => (sniff::tls as fn(&[u8]) -> _, tls.handshake_timeout()),
     };
     match sniff::first_bytes(&client, judge, limit).await {
@@ -163,15 +186,25 @@ pub async fn serve(
     let span = tracing::debug_span!("session", client.addr = %peer, %route);
     async move {
         let (route, ended) = match gw.client_tls() {
-            None => (route, counted(client, peer, route, &gw).await),
+            None => (route, counted(client, None, peer, route, &config, &gw).await),
             Some(tls) => match tls.accept(client, route, |id| gw.upstream_of(id).is_some()).await {
-                Ok((stream, route)) => (route, counted(stream, peer, route, &gw).await),
+                Ok((stream, route)) => {
+                    let certificate = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| leaf.to_vec());
+                    (route, counted(stream, certificate, peer, route, &config, &gw).await)
+                }
                 Err(e) => (route, Err(SessionError::Tls(e))),
             },
         };
         match ended {
             Ok(()) => tracing::debug!("session ended"),
             Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
+            // Counted, audited and logged (throttled) where the login failed.
+            Err(SessionError::Login(Refused::Failed(_) | Refused::Unsupported(_))) => {}
             Err(e) => {
                 gw.metrics.error(e.side());
                 match e.mistake() {
@@ -231,15 +264,26 @@ fn log_mistake(
 
 /// [`run`], counted in the connection metrics by route and by the side that ended it, and
 /// listed in `/connections` while it runs.
-async fn counted<C: Connection>(
+async fn counted<C: Connection + AsyncRead + AsyncWrite + Unpin>(
     client: C,
+    certificate: Option<Vec<u8>>,
     peer: SocketAddr,
     route: Route,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     gw.metrics.connection_opened(route);
     let counters = gw.metrics.open_connection(peer, route);
-    let ended = run(client, route, &counters, gw).await;
+    let ended = run(
+        client,
+        certificate.as_deref(),
+        peer,
+        route,
+        &counters,
+        config,
+        gw,
+    )
+    .await;
     let side = ended
         .as_ref()
         .err()
@@ -248,17 +292,19 @@ async fn counted<C: Connection>(
     ended
 }
 
-async fn run<C: Connection>(
-    client: C,
+async fn run<C: Connection + AsyncRead + AsyncWrite + Unpin>(
+    mut client: C,
+    certificate: Option<&[u8]>,
+    peer: SocketAddr,
     route: Route,
     counters: &RouteCounters,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let (broker, broker_addr) = upstream::dial(route, gw)
-        .await
-        .inspect_err(|_| gw.metrics.connect_failure())?;
-    tracing::debug!(broker.addr = %broker_addr, "connected upstream");
-    pumps(client, broker, counters, gw).await
+    let admitted = admission::admit(&mut client, certificate, peer, config, gw).await?;
+    let (broker, broker_addr) = admission::dial(route, &admitted, config, gw).await?;
+    tracing::debug!(broker.addr = %broker_addr, principal = admitted.principal.as_deref(), "connected upstream");
+    pumps(client, broker, counters, config, gw, admitted, peer).await
 }
 
 /// What the two pumps of a session share: the exchange, and a way for each to wake the other
@@ -269,13 +315,26 @@ struct Shared {
     wake_responses: Notify,
     /// The request pump: answers went out, so a full client may send again.
     wake_requests: Notify,
+    /// The client's login at the edge, which answers its re-authentication; taken out while
+    /// it answers one request.
+    login: Mutex<Option<Login>>,
+    /// When the session ends unless the client logs in again (ms since the epoch).
+    expires_at_ms: Mutex<Option<u64>>,
+    expiry_moved: Notify,
+    /// Why the edge refused the client mid-session: the session ends once that answer is out.
+    refused: Mutex<Option<Refused>>,
+    peer: SocketAddr,
+}
+
+/// Both pumps run on one task, so these locks are never contended; they only make the
+/// shared state `Send` for the worker threads.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
-    /// Both pumps run on one task, so the lock is never contended; it only makes the shared
-    /// state `Send` for the worker threads.
     fn exchange(&self) -> MutexGuard<'_, Exchange> {
-        self.exchange.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.exchange)
     }
 }
 
@@ -297,6 +356,10 @@ impl Observer for Counting<'_> {
     fn rewrite(&self, api_key: i16, ok: bool) {
         self.metrics.rewrite(api_key, ok);
     }
+
+    fn client_id(&self, id: &str) {
+        self.counters.set_client_id(id);
+    }
 }
 
 /// The two pumps between a client and the broker of its route, until either side ends.
@@ -307,37 +370,153 @@ pub async fn relay<C: Connection, B: Connection>(
     route: Route,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    pumps(client, broker, &gw.metrics.route_counters(route), gw).await
+    let counters = gw.metrics.route_counters(route);
+    let admitted = Admitted {
+        principal: None,
+        login: None,
+        expires_at_ms: None,
+        buffered: BytesMut::new(),
+    };
+    let nobody = SocketAddr::from(([0, 0, 0, 0], 0));
+    pumps(
+        client,
+        broker,
+        &counters,
+        &gw.config(),
+        gw,
+        admitted,
+        nobody,
+    )
+    .await
 }
 
 async fn pumps<C: Connection, B: Connection>(
     client: C,
     broker: B,
     counters: &RouteCounters,
+    config: &Config,
     gw: &Gateway,
+    admitted: Admitted,
+    peer: SocketAddr,
 ) -> Result<(), SessionError> {
     let counting = Counting {
         metrics: &gw.metrics,
         counters,
     };
-    let config = gw.config();
     let limits = Limits {
         max_frame: config.max_frame_bytes,
         max_held: config.max_rewrite_bytes,
         max_in_flight: MAX_IN_FLIGHT,
     };
+    let mut exchange = Exchange::new(limits, Instant::now());
+    if admitted.login.is_some() {
+        exchange = exchange.with_edge_login();
+    }
     let shared = Shared {
-        exchange: Mutex::new(Exchange::new(limits, Instant::now())),
+        exchange: Mutex::new(exchange),
         wake_responses: Notify::new(),
         wake_requests: Notify::new(),
+        login: Mutex::new(admitted.login),
+        expires_at_ms: Mutex::new(admitted.expires_at_ms),
+        expiry_moved: Notify::new(),
+        refused: Mutex::new(None),
+        peer,
     };
     let (client_rd, client_wr) = client.into_halves();
     let (broker_rd, broker_wr) = broker.into_halves();
     // Two pumps on one task: a session never needs more than one core.
-    tokio::try_join!(
-        requests(client_rd, broker_wr, &shared, &counting, gw),
-        responses(broker_rd, client_wr, &shared, &counting, gw)
-    )?;
+    let relayed = async {
+        tokio::try_join!(
+            requests(
+                client_rd,
+                broker_wr,
+                admitted.buffered,
+                &shared,
+                &counting,
+                config,
+                gw
+            ),
+            responses(broker_rd, client_wr, &shared, &counting, config, gw)
+        )
+    };
+    tokio::select! {
+        relayed = relayed => relayed?,
+        expired = expiry(&shared) => return Err(expired),
+    };
+    let refused = lock(&shared.refused).take();
+    match refused {
+        Some(why) => Err(SessionError::Login(why)),
+        None => Ok(()),
+    }
+}
+
+/// Ends the session when the client's login expires without it logging in again (KIP-368);
+/// never, for a login that does not expire.
+async fn expiry(shared: &Shared) -> SessionError {
+    loop {
+        let at = *lock(&shared.expires_at_ms);
+        let Some(at_ms) = at else {
+            shared.expiry_moved.notified().await;
+            continue;
+        };
+        let left = Duration::from_millis(at_ms.saturating_sub(login::now_ms()));
+        if left.is_zero() {
+            return SessionError::SessionExpired;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(left) => {}
+            _ = shared.expiry_moved.notified() => {}
+        }
+    }
+}
+
+/// Answers a login request the exchange intercepted (re-authentication, ApiVersions) with
+/// the client's login, and hands the answer back to the exchange.
+async fn answer_login(frame: Bytes, shared: &Shared, gw: &Gateway) -> Result<(), SessionError> {
+    let head = frame::peek_request(&frame, usize::MAX)
+        .ok()
+        .flatten()
+        .ok_or(ExchangeError::NotRewritten)?;
+    let login = lock(&shared.login)
+        .take()
+        .ok_or_else(|| SessionError::Interrupted("no login to answer with".into()))?;
+    let versions = gw.cluster_versions();
+    // PLAIN derives a key from the password: off the thread that runs the sessions.
+    let (login, answer) = tokio::task::spawn_blocking(move || {
+        let mut login = login;
+        let answer = login.handle(&head, &frame, versions.as_deref());
+        (login, answer)
+    })
+    .await
+    .map_err(|e| SessionError::Interrupted(e.to_string()))?;
+    *lock(&shared.login) = Some(login);
+    let reply = match answer {
+        Answer::Reply(reply) => reply,
+        Answer::LoggedIn {
+            reply,
+            who,
+            expires_at_ms,
+        } => {
+            *lock(&shared.expires_at_ms) = expires_at_ms;
+            shared.expiry_moved.notify_one();
+            admission::record(
+                gw,
+                shared.peer,
+                Some(&who.principal),
+                who.mechanism.name(),
+                true,
+                "ok",
+            );
+            reply
+        }
+        Answer::Refuse { reply, why } => {
+            admission::record(gw, shared.peer, None, why.mechanism(), false, why.code());
+            *lock(&shared.refused) = Some(why);
+            reply.unwrap_or_default()
+        }
+    };
+    shared.exchange().answer_intercepted(reply);
+    shared.wake_responses.notify_one();
     Ok(())
 }
 
@@ -483,16 +662,18 @@ async fn splice_rest<A, B>(
 async fn requests<A: AsyncRead, B: AsyncWrite>(
     mut rd: Reader<A>,
     mut wr: Writer<B>,
+    buffered: BytesMut,
     shared: &Shared,
     counting: &Counting<'_>,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let config = gw.config();
     let mut watch = Watch::new(config.idle_timeout);
     // When the bytes in `buf` came: read once per read, not once per frame (the clock is
     // the largest per-frame cost in the pump benchmark).
     let mut arrived = Instant::now();
-    let mut buf = BytesMut::with_capacity(config.buffer_bytes);
+    let mut buf = buffered;
+    buf.reserve(config.buffer_bytes);
     loop {
         let mut ready = 0;
         let full = loop {
@@ -517,7 +698,19 @@ async fn requests<A: AsyncRead, B: AsyncWrite>(
                     break false;
                 }
                 Step::Full => break true,
-                Step::Rewrite { .. } => return Err(ExchangeError::NotRewritten.into()),
+                Step::Intercept { len } => {
+                    watch
+                        .flush(Side::Broker, &mut wr, &mut buf, &mut ready)
+                        .await?;
+                    let frame = buf.split_to(len).freeze();
+                    answer_login(frame, shared, gw).await?;
+                    if lock(&shared.refused).is_some() {
+                        return close_requests(shared);
+                    }
+                }
+                Step::Rewrite { .. } | Step::Pause => {
+                    return Err(ExchangeError::NotRewritten.into())
+                }
             }
         };
         watch
@@ -586,14 +779,16 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
     mut wr: Writer<B>,
     shared: &Shared,
     counting: &Counting<'_>,
+    config: &Config,
     gw: &Gateway,
 ) -> Result<(), SessionError> {
-    let config = gw.config();
     let mut watch = Watch::new(config.idle_timeout);
     let mut arrived = Instant::now();
     let mut buf = BytesMut::with_capacity(config.buffer_bytes);
     loop {
         let mut ready = 0;
+        // The next answer due is one the edge has not given yet: the broker's wait.
+        let mut paused = false;
         loop {
             let step = shared
                 .exchange()
@@ -628,7 +823,11 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
                     buf.reserve(need.saturating_sub(buf.len()));
                     break;
                 }
-                Step::Full => break,
+                Step::Pause => {
+                    paused = true;
+                    break;
+                }
+                Step::Full | Step::Intercept { .. } => break,
             }
             shared.wake_requests.notify_one();
         }
@@ -655,7 +854,7 @@ async fn responses<A: AsyncRead, B: AsyncWrite>(
             _ = shared.wake_responses.notified() => continue,
             read = watch.read(Side::Broker, &mut rd, &mut buf, |now, limit| {
                 shared.exchange().broker_silence(now, limit)
-            }) => read?,
+            }), if !paused => read?,
         };
         if read == 0 {
             let owes = shared.exchange().broker_owes();

@@ -126,8 +126,7 @@ mod tests {
                 .with_configs(vec![entry("retention.ms", "604800000")])]);
         for version in DescribeConfigsResponse::VERSIONS.min..=DescribeConfigsResponse::VERSIONS.max
         {
-            let api = Rewrite::DescribeConfigs.api_key();
-            let original = frame(api, version, 7, &topic);
+            let original = frame(Rewrite::DescribeConfigs, version, 7, &topic);
             let out = super::super::response(
                 Rewrite::DescribeConfigs,
                 version,

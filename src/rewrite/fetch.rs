@@ -432,8 +432,9 @@ fn withhold(tail: &[u8], data_at: Option<usize>) -> Bytes {
 mod tests {
     use super::*;
     use crate::rewrite::testing::*;
+    use crate::rewrite::Rewrite;
     use kafka_protocol::messages::fetch_response::*;
-    use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProducerId};
+    use kafka_protocol::messages::{BrokerId, FetchResponse, ProducerId};
     use kafka_protocol::protocol::{Decodable, Message};
 
     fn answer(records: &[usize], hosts: &[&str]) -> FetchResponse {
@@ -517,7 +518,7 @@ mod tests {
         let long = "kafka-1.kafka-headless.kafka.svc.cluster.local";
         for version in 16..=FetchResponse::VERSIONS.max {
             let original = answer(&[0, 3, 700], &[long, long]);
-            let frame = frame(ApiKey::Fetch, version, 3, &original);
+            let frame = frame(Rewrite::Fetch, version, 3, &original);
             for cut in [1, 2, 3, 7, 64, frame.len()] {
                 let book = Book::default();
                 let out = stream(&frame, cut, &book);
@@ -545,7 +546,7 @@ mod tests {
     fn hints_that_do_not_fit_are_withheld_in_place() {
         // A broker host shorter than the gateway's: the gateway's does not fit.
         let original = answer(&[10], &["k1"]);
-        let frame = frame(ApiKey::Fetch, 16, 3, &original);
+        let frame = frame(Rewrite::Fetch, 16, 3, &original);
         let out = stream(&frame, 5, &Book::default());
         assert_eq!(out.len(), frame.len());
         assert_absent_text(&out, "k1");
@@ -560,7 +561,7 @@ mod tests {
     #[test]
     fn an_answer_without_hints_passes_as_it_came() {
         let original = answer(&[5, 0, 40_000], &[]);
-        let frame = frame(ApiKey::Fetch, 17, 3, &original);
+        let frame = frame(Rewrite::Fetch, 17, 3, &original);
         assert_eq!(stream(&frame, 100, &Book::default()), frame.to_vec());
     }
 
@@ -600,7 +601,7 @@ mod tests {
     #[test]
     fn malformed_answers_are_errors_never_guesses() {
         // The answer's size cut short inside the records: their length runs past its end.
-        let whole = frame(ApiKey::Fetch, 16, 3, &answer(&[100], &[]));
+        let whole = frame(Rewrite::Fetch, 16, 3, &answer(&[100], &[]));
         let mut broken = whole[..whole.len() - 60].to_vec();
         let size = (broken.len() - 4) as i32;
         broken[..4].copy_from_slice(&size.to_be_bytes());

@@ -3,10 +3,9 @@
 use std::cell::RefCell;
 
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
 
 use super::wire::Walk;
-use super::{learn_node, AddressBook, Advertised, Failure, RewriteError};
+use super::{learn_node, AddressBook, Advertised, Failure, Rewrite, RewriteError};
 use crate::cluster::route::RouteError;
 
 /// Rewrites the broker list, which comes first. What follows (cluster id, controller id,
@@ -42,11 +41,11 @@ pub struct ClusterView {
 /// a cluster id), with the same bounds-checked walk the rewrite uses.
 pub fn view(frame: &Bytes, version: i16) -> Result<ClusterView, RewriteError> {
     let failed = |reason: String| RewriteError::Decode {
-        api: ApiKey::Metadata,
+        api: Rewrite::Metadata.api_key(),
         version,
         reason,
     };
-    let header_version = ApiKey::Metadata.response_header_version(version);
+    let header_version = Rewrite::Metadata.response_header_version(version);
     let mut walk =
         Walk::new(frame, header_version, header_version >= 1).map_err(|e| failed(e.to_string()))?;
     let seen = Collect::default();
@@ -145,12 +144,7 @@ mod tests {
     #[test]
     fn view_reads_brokers_and_cluster_id() {
         for version in [1, 4, 9, 12] {
-            let frame = frame(
-                kafka_protocol::messages::ApiKey::Metadata,
-                version,
-                1,
-                &upstream(),
-            );
+            let frame = frame(Rewrite::Metadata, version, 1, &upstream());
             let view = super::view(&frame, version).unwrap();
             assert_eq!(
                 view.cluster_id.as_deref(),
@@ -170,12 +164,7 @@ mod tests {
     fn only_the_broker_list_is_held_and_the_topics_stream() {
         use super::super::{extent, prefix};
         for version in [1, 9, 12] {
-            let whole = frame(
-                kafka_protocol::messages::ApiKey::Metadata,
-                version,
-                1,
-                &upstream(),
-            );
+            let whole = frame(Rewrite::Metadata, version, 1, &upstream());
             // Every beginning short of the broker list's end asks for more; past it, the
             // extent is the list's end, whatever follows.
             let mut ends = Vec::new();

@@ -12,9 +12,13 @@ pub mod describe_groups;
 mod describe_quorum;
 pub mod fetch;
 mod find_coordinator;
+mod group_describe;
 pub mod metadata;
 mod produce;
 mod share;
+mod streams_group_describe;
+#[cfg(test)]
+mod test_frames;
 pub mod wire;
 
 use bytes::Bytes;
@@ -22,6 +26,8 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::route::RouteError;
+#[cfg(test)]
+use wire::put_uvarint;
 pub use wire::Rewritten;
 use wire::{Walk, WireError};
 
@@ -59,13 +65,23 @@ pub enum Rewrite {
     DescribeQuorum,
     DescribeConfigs,
     DescribeGroups,
+    ConsumerGroupDescribe,
+    ShareGroupDescribe,
+    StreamsGroupDescribe,
     ShareFetch,
     ShareAcknowledge,
 }
 
+/// StreamsGroupDescribe (KIP-1071), which kafka-protocol 0.18 predates: its `ApiKey` has no
+/// name for it, so the rewrite set names APIs by their keys.
+const STREAMS_GROUP_DESCRIBE: i16 = 89;
+
 impl Rewrite {
     /// The rewrite a response to this API, at this version, needs, if any.
     pub fn for_api(api_key: i16, version: i16) -> Option<Rewrite> {
+        if api_key == STREAMS_GROUP_DESCRIBE {
+            return Some(Rewrite::StreamsGroupDescribe);
+        }
         Some(match ApiKey::try_from(api_key).ok()? {
             ApiKey::Produce if version >= 10 => Rewrite::Produce,
             ApiKey::Fetch if version >= 16 => Rewrite::Fetch,
@@ -76,25 +92,41 @@ impl Rewrite {
             ApiKey::DescribeQuorum => Rewrite::DescribeQuorum,
             ApiKey::DescribeConfigs => Rewrite::DescribeConfigs,
             ApiKey::DescribeGroups => Rewrite::DescribeGroups,
+            ApiKey::ConsumerGroupDescribe => Rewrite::ConsumerGroupDescribe,
+            ApiKey::ShareGroupDescribe => Rewrite::ShareGroupDescribe,
             ApiKey::ShareFetch => Rewrite::ShareFetch,
             ApiKey::ShareAcknowledge => Rewrite::ShareAcknowledge,
             _ => return None,
         })
     }
 
-    pub fn api_key(self) -> ApiKey {
+    pub fn api_key(self) -> i16 {
         match self {
-            Rewrite::Produce => ApiKey::Produce,
-            Rewrite::Fetch => ApiKey::Fetch,
-            Rewrite::ApiVersions => ApiKey::ApiVersions,
-            Rewrite::Metadata => ApiKey::Metadata,
-            Rewrite::FindCoordinator => ApiKey::FindCoordinator,
-            Rewrite::DescribeCluster => ApiKey::DescribeCluster,
-            Rewrite::DescribeQuorum => ApiKey::DescribeQuorum,
-            Rewrite::DescribeConfigs => ApiKey::DescribeConfigs,
-            Rewrite::DescribeGroups => ApiKey::DescribeGroups,
-            Rewrite::ShareFetch => ApiKey::ShareFetch,
-            Rewrite::ShareAcknowledge => ApiKey::ShareAcknowledge,
+            Rewrite::Produce => ApiKey::Produce as i16,
+            Rewrite::Fetch => ApiKey::Fetch as i16,
+            Rewrite::ApiVersions => ApiKey::ApiVersions as i16,
+            Rewrite::Metadata => ApiKey::Metadata as i16,
+            Rewrite::FindCoordinator => ApiKey::FindCoordinator as i16,
+            Rewrite::DescribeCluster => ApiKey::DescribeCluster as i16,
+            Rewrite::DescribeQuorum => ApiKey::DescribeQuorum as i16,
+            Rewrite::DescribeConfigs => ApiKey::DescribeConfigs as i16,
+            Rewrite::DescribeGroups => ApiKey::DescribeGroups as i16,
+            Rewrite::ConsumerGroupDescribe => ApiKey::ConsumerGroupDescribe as i16,
+            Rewrite::ShareGroupDescribe => ApiKey::ShareGroupDescribe as i16,
+            Rewrite::StreamsGroupDescribe => STREAMS_GROUP_DESCRIBE,
+            Rewrite::ShareFetch => ApiKey::ShareFetch as i16,
+            Rewrite::ShareAcknowledge => ApiKey::ShareAcknowledge as i16,
+        }
+    }
+
+    /// The response header version at `version` of this API: v1 (with tagged fields) from
+    /// the version the API turned flexible, except for ApiVersions, whose header stays v0 so
+    /// that any client can read it before versions are agreed.
+    pub fn response_header_version(self, version: i16) -> i16 {
+        match ApiKey::try_from(self.api_key()) {
+            Ok(api) => api.response_header_version(version),
+            // StreamsGroupDescribe, flexible from its first version.
+            Err(()) => 1,
         }
     }
 }
@@ -102,6 +134,9 @@ impl Rewrite {
 /// The versions of each API that names brokers whose responses the rewrite reads: clients
 /// are offered no others (see [`api_versions::limit`]).
 pub(crate) fn walked_versions(api_key: i16) -> Option<(i16, i16)> {
+    if api_key == STREAMS_GROUP_DESCRIBE {
+        return Some((0, 1));
+    }
     Some(match ApiKey::try_from(api_key).ok()? {
         ApiKey::Produce => (0, 13),
         ApiKey::Fetch => (0, 18),
@@ -112,22 +147,36 @@ pub(crate) fn walked_versions(api_key: i16) -> Option<(i16, i16)> {
         ApiKey::DescribeConfigs => (1, 4),
         ApiKey::DescribeQuorum => (0, 2),
         ApiKey::DescribeCluster => (0, 2),
-        ApiKey::ShareFetch => (1, 1),
-        ApiKey::ShareAcknowledge => (1, 1),
+        ApiKey::ConsumerGroupDescribe => (0, 1),
+        ApiKey::ShareGroupDescribe => (1, 1),
+        ApiKey::ShareFetch => (1, 2),
+        ApiKey::ShareAcknowledge => (1, 2),
         _ => return None,
     })
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
-    #[error("cannot decode {api:?} v{version} response: {reason}")]
+    #[error("cannot decode {} v{version} response: {reason}", Named(*api))]
     Decode {
-        api: ApiKey,
+        api: i16,
         version: i16,
         reason: String,
     },
     #[error(transparent)]
     Route(#[from] RouteError),
+}
+
+/// An API key, named in messages by its rewrite.
+struct Named(i16);
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Rewrite::for_api(self.0, i16::MAX) {
+            Some(kind) => write!(f, "{kind:?}"),
+            None => write!(f, "API key {}", self.0),
+        }
+    }
 }
 
 /// Rewrites one whole response frame (size prefix included) to the request's `version`.
@@ -218,7 +267,7 @@ fn walk<'a>(
 ) -> Result<Option<Walk<'a>>, RewriteError> {
     // Every API here switched its response header and its body to the flexible encodings at
     // the same version.
-    let header_version = kind.api_key().response_header_version(version);
+    let header_version = kind.response_header_version(version);
     let mut walk = match Walk::new(held, header_version, header_version >= 1) {
         Ok(walk) => walk,
         Err(e) => return settle(kind, version, e.into()).map(|_| None),
@@ -231,8 +280,11 @@ fn walk<'a>(
         Rewrite::DescribeQuorum => describe_quorum::rewrite(&mut walk, version, book),
         Rewrite::DescribeConfigs => describe_configs::rewrite(&mut walk, version),
         Rewrite::DescribeGroups => describe_groups::rewrite(&mut walk, version),
+        Rewrite::ConsumerGroupDescribe => group_describe::rewrite_consumer(&mut walk, version),
+        Rewrite::ShareGroupDescribe => group_describe::rewrite_share(&mut walk),
+        Rewrite::StreamsGroupDescribe => streams_group_describe::rewrite(&mut walk, version),
         Rewrite::ShareFetch => share::rewrite_fetch(&mut walk, book),
-        Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, book),
+        Rewrite::ShareAcknowledge => share::rewrite_acknowledge(&mut walk, version, book),
         Rewrite::ApiVersions | Rewrite::Fetch => Ok(()),
     };
     match walked {
@@ -371,12 +423,13 @@ pub(crate) mod testing {
     }
 
     /// A response frame as a broker would send it.
-    pub fn frame<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &T) -> Bytes {
-        let header_version = if api == ApiKey::ApiVersions {
-            0
-        } else {
-            api.response_header_version(version)
-        };
+    pub fn frame<T: Encodable>(
+        kind: Rewrite,
+        version: i16,
+        correlation_id: i32,
+        body: &T,
+    ) -> Bytes {
+        let header_version = kind.response_header_version(version);
         let header = ResponseHeader::default().with_correlation_id(correlation_id);
         let mut payload = BytesMut::new();
         header.encode(&mut payload, header_version).unwrap();
@@ -394,17 +447,12 @@ pub(crate) mod testing {
         body: &T,
         book: &Book,
     ) -> Result<T, RewriteError> {
-        let api = kind.api_key();
-        let mut bytes = response(kind, version, frame(api, version, 42, body), book)?;
+        let mut bytes = response(kind, version, frame(kind, version, 42, body), book)?;
         let size = i32::from_be_bytes(bytes[..4].try_into().unwrap());
         assert_eq!(size as usize, bytes.len() - 4, "size prefix recomputed");
         let mut body = bytes.split_off(4);
-        let header_version = if api == ApiKey::ApiVersions {
-            0
-        } else {
-            api.response_header_version(version)
-        };
-        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
+        let header =
+            ResponseHeader::decode(&mut body, kind.response_header_version(version)).unwrap();
         assert_eq!(header.correlation_id, 42);
         let decoded = T::decode(&mut body, version).unwrap();
         assert!(body.is_empty(), "rewritten frame decodes exactly");

@@ -116,12 +116,7 @@ mod tests {
     fn an_answer_without_hints_is_the_same_bytes() {
         for version in 10..=ProduceResponse::VERSIONS.max {
             let plain = moved(version).with_node_endpoints(vec![]);
-            let bytes = frame(
-                kafka_protocol::messages::ApiKey::Produce,
-                version,
-                5,
-                &plain,
-            );
+            let bytes = frame(Rewrite::Produce, version, 5, &plain);
             let out =
                 super::super::response(Rewrite::Produce, version, bytes.clone(), &Book::default())
                     .unwrap();

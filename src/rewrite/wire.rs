@@ -142,7 +142,7 @@ impl<'a> Walk<'a> {
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn uvarint(&mut self) -> Result<u32, WireError> {
+    pub fn uvarint(&mut self) -> Result<u32, WireError> {
         let at = self.pos;
         let mut value = 0u32;
         for i in 0..5 {

@@ -22,19 +22,6 @@ JAVA_NEW = "java-" + KAFKA_VERSION
 # message) and is then reported as xfail; once it passes, the test fails until the entry is
 # removed here.
 KNOWN_GATEWAY_GAPS = {
-    # Kafka 4.x clusters finalize transaction.version=2 and kafka-edge passes the finalized
-    # features through, so the 4.4 producer skips AddPartitionsToTxn; but kafka-edge offers
-    # Produce up to v9 only, and below v12 the broker requires AddPartitionsToTxn.
-    ("tv2", JAVA_NEW, "txn"): r"InvalidTxnStateException: Partition was not added to the transaction"
-    r"|TransactionAbortableException: Transaction Request was aborted",
-    # franz-go uses transaction version 2 as well when the cluster finalizes it.
-    ("tv2", "franz", "txn"): r"produce in transaction: INVALID_TXN_STATE",
-    # Kafka Streams exactly_once_v2 is a transactional producer: the same cause.
-    ("tv2", JAVA_NEW, "streams"): r"'op': 'streams_eos', 'ok': False, .*'state': 'ERROR'",
-    # ConsumerGroupDescribe (69) and ShareGroupDescribe (77) answers name each member's
-    # ClientHost: for a client behind kafka-edge, the edge's cluster-side address (10.213.R.1),
-    # passed through unrewritten (DescribeGroups, the classic protocol's, is rewritten).
-    "member-hosts": r"'10\.213\.\d+\.1' in (what (java-4\.4\.0|franz) printed|the client's traffic)",
 }
 
 

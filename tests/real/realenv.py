@@ -242,12 +242,14 @@ def free_port(ip="127.0.0.1"):
 def pick_port_base(ip, node_ids, avoid=()):
     """A base B such that B+id is free on ip for every node id.
 
-    Chosen below the kernel's ephemeral range (32768+), where the mock
-    brokers' own ports come from, so the two cannot collide.
+    Chosen so that the base rule's whole block of ports (B to B+9999 by
+    default, which the gateway checks against its own listen and admin ports
+    at startup) stays below the kernel's ephemeral range (32768+), where the
+    mock brokers' ports and the gateways' own listen ports come from.
     """
     top = max(node_ids)
     for _ in range(200):
-        base = random.randrange(20000, 32000 - top)
+        base = random.randrange(12000, 22700 - top)
         ports = [base + n for n in node_ids]
         if any(p in avoid for p in ports):
             continue

@@ -13,8 +13,8 @@ gateways start until the matrix is done.
 Then one test per cell, one per client/broker for upstream addresses in
 what the client printed, one for the capture (nothing the clients received
 or sent during the whole run names an internal address or upstream
-host:port), one for the rdkafka rows, and one that README.md's generated
-section is what this run measured.
+host:port), one for the rdkafka rows, and one that docs/compatibility.md's
+generated section is what this run measured.
 """
 
 import json
@@ -90,13 +90,16 @@ def test_rdkafka_crate_rows(compat):
     assert rows and all(result == "ok" for _, result in rows), rows
 
 
-def test_readme_matrix_is_what_this_run_measured(compat):
-    """README.md's compat-matrix section is regenerated from this run's results, so it cannot go stale."""
+def test_docs_matrix_is_what_this_run_measured(compat):
+    """docs/compatibility.md's compat-matrix section is regenerated from this run's results, so it cannot go stale."""
     want = compat_matrix.render(compat)
-    got = compat_matrix.readme_section()
-    assert got is not None, "README.md lacks the %s / %s markers" % (compat_matrix.START_MARK, compat_matrix.END_MARK)
+    got = compat_matrix.docs_section()
+    assert got is not None, "docs/compatibility.md lacks the %s / %s markers" % (
+        compat_matrix.START_MARK,
+        compat_matrix.END_MARK,
+    )
     assert got == want, (
-        "README.md's compatibility matrix differs from this run. Regenerate it with\n"
-        "  python3 tests/real/compat_matrix.py --from %s --write-readme\n"
+        "docs/compatibility.md's compatibility matrix differs from this run. Regenerate it with\n"
+        "  python3 tests/real/compat_matrix.py --from %s --write-docs\n"
         "(or without --from, to run the matrix again). This run renders:\n%s" % (RESULTS.get("json"), want)
     )

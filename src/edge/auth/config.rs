@@ -169,7 +169,7 @@ pub struct Context {
 }
 
 /// Validated edge identity.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EdgeIdentity {
     pub client_auth: Option<ClientAuth>,
     pub upstream: UpstreamIdentities,
@@ -179,7 +179,7 @@ pub struct EdgeIdentity {
 }
 
 /// How clients of a listener authenticate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAuth {
     pub mechanisms: Vec<Mechanism>,
     pub credentials_file: Option<PathBuf>,
@@ -244,9 +244,10 @@ impl KeySource {
 }
 
 /// How the gateway logs in to brokers for one principal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum UpstreamIdentity {
     /// No login: the cluster does not authenticate.
+    #[default]
     AsIs,
     /// The gateway's own login (`[upstream.sasl]`).
     Service,
@@ -254,7 +255,8 @@ pub enum UpstreamIdentity {
     Sasl(SaslSettings),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// By default, every principal's broker connection logs in as nobody.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamIdentities {
     default: UpstreamIdentity,
     principals: HashMap<String, UpstreamIdentity>,

@@ -207,7 +207,7 @@ enum Field {
 }
 
 /// One mapping rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     field: Field,
     kind: RuleKind,
@@ -223,6 +223,31 @@ enum RuleKind {
     },
 }
 
+/// Rules are equal when they were written alike: a reloaded configuration compares its
+/// rules with the running ones.
+impl PartialEq for RuleKind {
+    fn eq(&self, other: &RuleKind) -> bool {
+        match (self, other) {
+            (RuleKind::Default, RuleKind::Default) => true,
+            (
+                RuleKind::Pattern {
+                    regex,
+                    replacement,
+                    case,
+                },
+                RuleKind::Pattern {
+                    regex: regex2,
+                    replacement: replacement2,
+                    case: case2,
+                },
+            ) => regex.as_str() == regex2.as_str() && replacement == replacement2 && case == case2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for RuleKind {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
@@ -237,7 +262,7 @@ enum Case {
 }
 
 /// Principal mapping rules, in order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalMapper {
     rules: Vec<Rule>,
 }

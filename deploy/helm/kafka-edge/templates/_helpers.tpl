@@ -212,4 +212,7 @@ broker = {{ $v.sni.brokerLabel | toJson }}
 
 [admin]
 listen = {{ printf "0.0.0.0:%d" (int64 $v.admin.port) | toJson }}
+
+[log]
+level = {{ $v.gateway.logLevel | toJson }}
 {{- end -}}
