@@ -35,6 +35,7 @@ pub mod resources;
 pub mod sasl;
 pub mod schema;
 pub mod scram_server;
+pub mod topic_ids;
 pub mod verdict;
 pub mod watch;
 pub mod write;
