@@ -13,6 +13,8 @@ use crate::edge::auth::policy::{Decision, Operation, Policy};
 use crate::edge::auth::resources::{resources, Needs, Target, TopicId, TopicNames};
 
 const PRODUCE: i16 = 0;
+/// Kafka's UNKNOWN_TOPIC_ID.
+pub const UNKNOWN_TOPIC_ID: i16 = 100;
 
 /// What to do with a request.
 #[derive(Debug, PartialEq)]
@@ -81,6 +83,7 @@ pub fn authorize<'a, N: TopicNames + ?Sized>(
     };
     let mut fallbacks: Vec<&'static str> = Vec::new();
     for need in needs {
+        let mut error = need.error;
         let reason = match need.target {
             Target::Resource(resource) => {
                 match policy.decide(principal, need.operation, resource) {
@@ -88,7 +91,12 @@ pub fn authorize<'a, N: TopicNames + ?Sized>(
                     Decision::Deny(reason) => reason.code(),
                 }
             }
-            Target::UnknownTopicId(_) => "unmapped_topic_id",
+            Target::UnknownTopicId(_) => {
+                // What a broker says of an id it does not know: the client refreshes its
+                // metadata, which teaches the gateway the id.
+                error = UNKNOWN_TOPIC_ID;
+                "unmapped_topic_id"
+            }
             Target::UnknownResourceType(_) => "unknown_resource_type",
             Target::Null => "null_name",
         };
@@ -101,7 +109,7 @@ pub fn authorize<'a, N: TopicNames + ?Sized>(
         let denial = Denial {
             operation: need.operation,
             target: need.target,
-            error: need.error,
+            error,
             reason,
         };
         return Verdict::Deny {
@@ -256,9 +264,9 @@ mod tests {
         let fetch = |id: TopicId| {
             let body = FetchRequest::default()
                 .with_replica_id(BrokerId(-1))
-                .with_topics(vec![
-                    fetch_request::FetchTopic::default().with_topic_id(uuid::Uuid::from_bytes(id))
-                ]);
+                .with_topics(vec![fetch_request::FetchTopic::default()
+                    .with_topic_id(uuid::Uuid::from_bytes(id))
+                    .with_partitions(vec![fetch_request::FetchPartition::default()])]);
             encoded(ApiKey::Fetch, 17, 1, &body)
         };
         let frame = fetch([1; 16]);
@@ -271,10 +279,16 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (denial.target, denial.reason),
-            (Target::UnknownTopicId([2; 16]), "unmapped_topic_id")
+            (denial.target, denial.reason, denial.error),
+            (Target::UnknownTopicId([2; 16]), "unmapped_topic_id", 100)
         );
-        assert!(answer.is_some());
+        let mut body = answer.unwrap().split_off(4);
+        ResponseHeader::decode(&mut body, 1).unwrap();
+        let r = FetchResponse::decode(&mut body, 17).unwrap();
+        // As a broker answers an id it does not know: on the partition, not request-wide.
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.responses[0].topic_id, uuid::Uuid::from_bytes([2; 16]));
+        assert_eq!(r.responses[0].partitions[0].error_code, 100);
         assert_eq!(topic_id_text(&[0; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
     }
 

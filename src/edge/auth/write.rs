@@ -15,7 +15,11 @@ use crate::edge::auth::schema::{Field, Message, Type};
 use crate::proxy::frame;
 use crate::rewrite::wire::put_uvarint;
 
-const TOPIC_AUTHORIZATION_FAILED: i16 = ResponseError::TopicAuthorizationFailed.code();
+/// The errors of topics: a broker answers them per topic, with the request-wide code 0.
+const TOPIC_ERRORS: [i16; 2] = [
+    ResponseError::TopicAuthorizationFailed.code(),
+    ResponseError::UnknownTopicId.code(),
+];
 
 /// What fills one field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +28,7 @@ pub enum Fill {
     Error,
     /// The error code when it refuses the request as a whole (a group, a transactional id,
     /// the cluster), else 0: the top-level code a broker leaves at 0 when it refuses only
-    /// some entries (topics), which then carry the error.
+    /// some entries (topics: not authorized, or an unknown id), which then carry the error.
     RequestError,
     /// A constant, for numbers whose spec default is not what a broker answers with.
     Int(i64),
@@ -300,7 +304,7 @@ impl<'m, 'a> Writer<'m, 'a> {
                     None => None,
                     Some(Fill::Error) => Some(Value::Int(i64::from(self.error))),
                     Some(Fill::RequestError) => {
-                        Some(Value::Int(if self.error == TOPIC_AUTHORIZATION_FAILED {
+                        Some(Value::Int(if TOPIC_ERRORS.contains(&self.error) {
                             0
                         } else {
                             i64::from(self.error)
