@@ -103,7 +103,7 @@ pub struct Check {
 }
 
 /// What an answer must drop for a principal: entries naming what it may not see.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseFilter {
     pub operation: Operation,
     pub named: Named,

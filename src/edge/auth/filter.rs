@@ -31,7 +31,7 @@ pub enum FilterError {
 }
 
 /// The filter of one request's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Filter {
     pub api_key: i16,
     pub version: i16,
@@ -615,7 +615,7 @@ mod tests {
                         let filter = Filter {
                             api_key: key,
                             version,
-                            spec: spec.clone(),
+                            spec,
                             mark: mark && spec.named_by.is_some(),
                         };
                         let answer =
