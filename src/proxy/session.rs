@@ -208,6 +208,18 @@ pub async fn serve(
             Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
             // Counted, audited and logged (throttled) where the login failed.
             Err(SessionError::Login(Refused::Failed(_) | Refused::Unsupported(_))) => {}
+            // A refusal that closed the connection: audited and counted where it was
+            // decided; logged a few lines a minute, so a client retrying cannot flood it.
+            Err(e @ SessionError::Exchange(
+                ExchangeError::Denied { .. }
+                | ExchangeError::Refused { .. }
+                | ExchangeError::NotLoggedIn { .. },
+            )) => {
+                gw.metrics.error(e.side());
+                if let Some(quiet) = gw.log_throttle.admit("policy_close", Instant::now()) {
+                    tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}{}", throttle::unlogged(quiet));
+                }
+            }
             Err(e) => {
                 gw.metrics.error(e.side());
                 match e.mistake() {
