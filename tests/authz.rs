@@ -7,7 +7,10 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_edge::cluster::sasl::{self, Mechanism, PasswordSource, SaslSettings};
@@ -15,12 +18,14 @@ use kafka_edge::cluster::scram::Hash;
 use kafka_edge::cluster::upstream::BrokerStream;
 use kafka_edge::config::{File, Overrides};
 use kafka_edge::edge::auth::credentials;
+use kafka_edge::{Config, Listeners, Reloads};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use support::*;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Notify};
 
 const HOST: &str = "gw.authz.test";
 const PASSWORD: &[u8] = b"correct horse";
@@ -61,6 +66,11 @@ impl Files {
     }
 
     fn config(&self) -> String {
+        self.config_granting_alice("team-a.*")
+    }
+
+    /// The configuration, `alice` granted topics, groups and transactional ids `alice_has`.
+    fn config_granting_alice(&self, alice_has: &str) -> String {
         format!(
             r#"
 [client_auth]
@@ -70,9 +80,9 @@ credentials_file = "{users}"
 [[policy.grants]]
 principals = ["alice"]
 operations = ["read", "write", "describe"]
-topics = ["team-a.*"]
-groups = ["team-a.*"]
-transactional_ids = ["team-a.*"]
+topics = ["{alice_has}"]
+groups = ["{alice_has}"]
+transactional_ids = ["{alice_has}"]
 
 [[policy.grants]]
 principals = ["bob"]
@@ -120,9 +130,9 @@ async fn gateway(cluster: &FakeCluster, toml: &str) -> Gateway {
     gw
 }
 
-/// A connection logged in at the gateway as `user`.
-async fn log_in(gw: &Gateway, files: &Files, user: &str) -> BrokerStream {
-    let mut stream = BrokerStream::Plain(TcpStream::connect(gw.addr).await.unwrap());
+/// A connection logged in at the gateway at `addr` as `user`.
+async fn log_in(addr: SocketAddr, files: &Files, user: &str) -> BrokerStream {
+    let mut stream = BrokerStream::Plain(TcpStream::connect(addr).await.unwrap());
     let settings = SaslSettings {
         mechanism: Mechanism::ScramSha512,
         username: user.into(),
@@ -188,7 +198,7 @@ async fn each_team_reaches_its_own_topics_groups_and_transactions_only() {
     let files = Files::new("teams");
     let cluster = FakeCluster::start(&[1], Quirk::None).await;
     let gw = gateway(&cluster, &files.config()).await;
-    let mut alice = log_in(&gw, &files, "alice").await;
+    let mut alice = log_in(gw.addr, &files, "alice").await;
 
     // Its own topic: forwarded, and the fake broker's receipt says it got all seven bytes.
     let own: ProduceResponse = call(
@@ -268,7 +278,7 @@ async fn each_team_reaches_its_own_topics_groups_and_transactions_only() {
     let seen_by_alice: MetadataResponse = call(&mut alice, ApiKey::Metadata, 12, &all).await;
     assert_eq!(topics_of(&seen_by_alice), Vec::<String>::new());
     assert_eq!(seen_by_alice.brokers[0].host.as_str(), HOST);
-    let mut bob = log_in(&gw, &files, "bob").await;
+    let mut bob = log_in(gw.addr, &files, "bob").await;
     let seen_by_bob: MetadataResponse = call(&mut bob, ApiKey::Metadata, 12, &all).await;
     assert_eq!(topics_of(&seen_by_bob), ["t"]);
     assert_eq!(seen_by_bob.brokers[0].host.as_str(), HOST);
@@ -342,4 +352,86 @@ async fn each_team_reaches_its_own_topics_groups_and_transactions_only() {
         assert!(metrics.contains(line), "missing {line} in:\n{metrics}");
     }
     gw.stop().await;
+}
+
+/// Produces one batch to `topic` and gives the partition's error code.
+async fn produce_error(stream: &mut BrokerStream, topic: &str) -> i16 {
+    let r: ProduceResponse = call(stream, ApiKey::Produce, 9, &produce(-1, topic)).await;
+    r.responses[0].partition_responses[0].error_code
+}
+
+#[tokio::test]
+async fn a_reloaded_policy_applies_to_new_connections_while_open_ones_keep_theirs() {
+    let files = Files::new("reload");
+    let cluster = FakeCluster::start(&[1], Quirk::None).await;
+    let path = files.dir.join("kafka-edge.toml");
+    std::fs::write(&path, files.config_granting_alice("team-a.*")).unwrap();
+    let bootstrap = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (addr, admin_addr) = (bootstrap.local_addr().unwrap(), admin.local_addr().unwrap());
+    let overrides = Overrides {
+        bootstrap_servers: vec![cluster.bootstrap()],
+        listen: Some(addr.to_string()),
+        broker_port_base: Some(free_port_base(&[1])),
+        advertised_host: Some(HOST.into()),
+        ..Overrides::default()
+    };
+    let load = {
+        let path = path.clone();
+        move || Config::resolve(File::load(&path)?, overrides.clone())
+    };
+    let config = load().unwrap();
+    let asked = Arc::new(Notify::new());
+    let reloads = Reloads {
+        load: Box::new(load),
+        watch: None,
+        check_every: Duration::from_secs(3600),
+        asked: asked.clone(),
+        apply: Box::new(|_| {}),
+    };
+    let (_stop, stopped) = oneshot::channel::<()>();
+    let listeners = Listeners {
+        bootstrap,
+        admin: Some(admin),
+    };
+    tokio::spawn(kafka_edge::run_reloading(
+        listeners,
+        config,
+        reloads,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while http_get(admin_addr, "/readyz").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut before = log_in(addr, &files, "alice").await;
+    assert_eq!(produce_error(&mut before, "team-a.orders").await, 0);
+    assert_eq!(produce_error(&mut before, "team-c.orders").await, 29);
+
+    // Alice moves from team A to team C.
+    std::fs::write(&path, files.config_granting_alice("team-c.*")).unwrap();
+    asked.notify_one();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let (_, metrics) = http_get(admin_addr, "/metrics").await;
+        if metrics.contains("kafka_edge_reloads_total{result=\"ok\"} 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reloaded:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The open connection keeps the rules it was admitted under; a new one has the new.
+    assert_eq!(produce_error(&mut before, "team-a.orders").await, 0);
+    assert_eq!(produce_error(&mut before, "team-c.orders").await, 29);
+    let mut after = log_in(addr, &files, "alice").await;
+    assert_eq!(produce_error(&mut after, "team-a.orders").await, 29);
+    assert_eq!(produce_error(&mut after, "team-c.orders").await, 0);
 }
