@@ -678,16 +678,21 @@ impl Collector for Counters {
             ];
             counter(family.encode_family(&labels)?, *n)?;
         }
-        let mut family = out.encode_descriptor(
-            "authorization_denials",
-            "Requests the edge policy refused, by API and by the kind of resource refused.",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((slot, resource), n) in lock(&self.denials).iter() {
-            let [_, api] = key_labels(*slot);
-            let labels = [api, ("resource", (*resource).to_owned())];
-            counter(family.encode_family(&labels)?, *n)?;
+        // Only a gateway with a policy refuses requests: the family appears with the first
+        // refusal, so a gateway without one exports nothing about a policy.
+        let denials = lock(&self.denials);
+        if !denials.is_empty() {
+            let mut family = out.encode_descriptor(
+                "authorization_denials",
+                "Requests the edge policy refused, by API and by the kind of resource refused.",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((slot, resource), n) in denials.iter() {
+                let [_, api] = key_labels(*slot);
+                let labels = [api, ("resource", (*resource).to_owned())];
+                counter(family.encode_family(&labels)?, *n)?;
+            }
         }
         Ok(())
     }
@@ -795,6 +800,10 @@ mod tests {
         m.authentication("SCRAM-SHA-512", false);
         m.authentication("PLAIN", true);
         m.authentication("SCRAM-SHA-512", true);
+        assert!(
+            !m.render(Format::Text).contains("authorization_denials"),
+            "no policy refusal, no family"
+        );
         m.authorization_denied(0, &Target::Resource(Resource::Topic("b")));
         m.authorization_denied(0, &Target::Resource(Resource::Topic("c")));
         m.authorization_denied(1, &Target::UnknownTopicId([1; 16]));
