@@ -19,6 +19,7 @@ use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, Metada
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use proptest::prelude::*;
 use support::conversation::{assert_no_internal, Book, GATEWAY_HOST};
 
 const A_ID: [u8; 16] = [0xa; 16];
@@ -198,7 +199,7 @@ impl Wire {
                     self.to_broker.extend_from_slice(&with);
                     input.drain(..consumed);
                 }
-                Step::Wait { .. } => return Ok(()),
+                Step::Wait { .. } | Step::Full => return Ok(()),
                 step => panic!("unexpected request step {step:?}"),
             }
         }
@@ -538,4 +539,70 @@ fn a_metadata_request_naming_hidden_topics_gets_them_marked_refused() {
         "no id of a hidden topic"
     );
     assert_no_internal(&wire.to_client);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any pipeline of allowed and refused requests, cut anywhere on both sides: the broker
+    /// gets exactly the allowed ones, and the client every answer, once, in order, with its
+    /// own correlation id, the refused ones carrying the error.
+    #[test]
+    fn refusals_keep_their_place_in_any_pipeline(
+        requests in prop::collection::vec((any::<bool>(), any::<i32>()), 1..40),
+        client_cuts in prop::collection::vec(1usize..300, 1..8),
+        broker_cuts in prop::collection::vec(1usize..300, 1..8),
+    ) {
+        let seen = Seen::default();
+        let mut ex = exchange(Some("alice"), Arc::default());
+        let mut wire = Wire::default();
+        let stream: Vec<u8> = requests
+            .iter()
+            .flat_map(|(allowed, id)| {
+                produce(*id, -1, if *allowed { "team-a.orders" } else { "team-b.orders" })
+            })
+            .collect();
+        let (mut sent, mut answered, mut broker_sent) = (0, 0, 0);
+        let mut broker_stream = Vec::new();
+        for turn in 0.. {
+            prop_assert!(turn < 100_000, "stuck");
+            let n = client_cuts[turn % client_cuts.len()].min(stream.len() - sent);
+            wire.client(&mut ex, &stream[sent..sent + n], &seen);
+            sent += n;
+            // The broker answers each whole request it has, by the gateway's id.
+            let forwarded = frames(&wire.to_broker);
+            for (_, request) in &forwarded[answered..] {
+                broker_stream.extend(produce_answer(gateway_id(request), "team-a.orders"));
+            }
+            answered = forwarded.len();
+            let n = broker_cuts[turn % broker_cuts.len()].min(broker_stream.len() - broker_sent);
+            wire.broker(&mut ex, &broker_stream[broker_sent..broker_sent + n], &seen);
+            broker_sent += n;
+            if sent == stream.len() && broker_sent == broker_stream.len() && !ex.broker_owes()
+                && !ex.local_answer_due() && wire.from_client.is_empty()
+            {
+                break;
+            }
+        }
+        let forwarded = frames(&wire.to_broker);
+        prop_assert_eq!(forwarded.len(), requests.iter().filter(|(a, _)| *a).count());
+        for (_, frame) in &forwarded {
+            let mut body = frame.slice(4..);
+            RequestHeader::decode(&mut body, ApiKey::Produce.request_header_version(9)).unwrap();
+            let r = ProduceRequest::decode(&mut body, 9).unwrap();
+            prop_assert_eq!(r.topic_data[0].name.as_str(), "team-a.orders");
+        }
+        let answers = frames(&wire.to_client);
+        prop_assert_eq!(answers.len(), requests.len());
+        for ((allowed, id), (got, frame)) in requests.iter().zip(&answers) {
+            prop_assert_eq!(*id, *got);
+            let r: ProduceResponse = decode(ApiKey::Produce, 9, frame);
+            let partition = &r.responses[0].partition_responses[0];
+            if *allowed {
+                prop_assert_eq!((partition.error_code, partition.base_offset), (0, 42));
+            } else {
+                prop_assert_eq!(partition.error_code, 29);
+            }
+        }
+    }
 }
