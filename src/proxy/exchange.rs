@@ -178,6 +178,15 @@ pub trait Observer {
     fn denied(&self, _api_key: i16, _denial: &Denial<'_>, _answered: bool) {}
 }
 
+/// What a connection under a policy adds to the exchange, behind one pointer: the exchange
+/// of a connection without one stays the size it was.
+struct Policed {
+    authorizer: Authorizer,
+    /// What the answers to some forwarded requests must drop for the principal, by the
+    /// gateway's id of the request, oldest first.
+    filters: VecDeque<(i32, Filter)>,
+}
+
 /// What decides the requests of a connection under a policy.
 pub struct Authorizer {
     pub policy: Arc<Policy>,
@@ -202,8 +211,6 @@ enum Pending {
         api_key: i16,
         api_version: i16,
         rewrite: Option<Rewrite>,
-        /// What the answer must drop for the principal (under a policy).
-        filter: Option<Filter>,
         sent: Instant,
     },
     Local(Bytes),
@@ -244,15 +251,14 @@ enum Answer {
     Stream(FetchWalk),
     /// The Fetch answer's tagged fields were handed out by [`Step::Rewrite`].
     RewritingTail(FetchWalk),
-    /// An answer of `len` bytes to filter for the principal: held until it is whole.
+    /// An answer of `len` bytes to filter for the principal (by the first of
+    /// [`Policed::filters`]): held until it is whole.
     Whole {
-        filter: Filter,
         rewrite: Option<Rewrite>,
         len: usize,
     },
     /// The whole answer was handed out by [`Step::Rewrite`], to be filtered, then rewritten.
     Filtering {
-        filter: Filter,
         rewrite: Option<Rewrite>,
     },
     /// Its first `end` bytes were handed out by [`Step::Rewrite`]; nothing more until they
@@ -282,7 +288,7 @@ pub struct Exchange {
     /// Whether clients log in at the gateway: their login requests are intercepted.
     edge_login: bool,
     /// The policy every request is decided by, if one is configured.
-    authorizer: Option<Authorizer>,
+    policed: Option<Box<Policed>>,
     /// The client id was told to the observer, or the client has none.
     client_id_told: bool,
     client_seen: Instant,
@@ -303,7 +309,7 @@ impl Exchange {
             last_answered: -1,
             requests_closed: false,
             edge_login: false,
-            authorizer: None,
+            policed: None,
             client_id_told: false,
             client_seen: now,
             broker_seen: now,
@@ -320,7 +326,10 @@ impl Exchange {
 
     /// Has every request decided by a policy before any of it is forwarded.
     pub fn with_authorizer(mut self, authorizer: Authorizer) -> Exchange {
-        self.authorizer = Some(authorizer);
+        self.policed = Some(Box::new(Policed {
+            authorizer,
+            filters: VecDeque::new(),
+        }));
         self
     }
 
@@ -410,14 +419,14 @@ impl Exchange {
                 if answered && self.owed_by_broker >= self.limits.max_in_flight {
                     return Ok(Step::Full);
                 }
-                if self.authorizer.is_some() {
+                if self.policed.is_some() {
                     return self.decide(&head, rewrite, input, arrived, observer);
                 }
                 observer.request(head.api_key, head.frame_len);
                 let id = self.next_id;
                 self.next_id = id.wrapping_add(1);
                 frame::set_request_correlation_id(input, id);
-                self.expect(&head, id, rewrite, None, arrived);
+                self.expect(&head, id, rewrite, arrived);
                 let n = self.pass_request(head.frame_len, input.len());
                 Ok(Step::Forward(n))
             }
@@ -425,14 +434,8 @@ impl Exchange {
     }
 
     /// Remembers the answer a forwarded request with the gateway's `id` is owed, if any.
-    fn expect(
-        &mut self,
-        head: &RequestHead,
-        id: i32,
-        rewrite: Option<Rewrite>,
-        filter: Option<Filter>,
-        sent: Instant,
-    ) {
+    #[inline]
+    fn expect(&mut self, head: &RequestHead, id: i32, rewrite: Option<Rewrite>, sent: Instant) {
         if head.expects_response() {
             self.owed_by_broker += 1;
             self.pending.push_back(Pending::Broker {
@@ -441,14 +444,15 @@ impl Exchange {
                 api_key: head.api_key,
                 api_version: head.api_version,
                 rewrite,
-                filter,
                 sent,
             });
         }
     }
 
     /// The next step for a request under the policy: once it is whole, forwarded as it is
-    /// or edited, answered by the gateway, or the connection closed.
+    /// or edited, answered by the gateway, or the connection closed. Kept out of line: the
+    /// streaming path, which every request without a policy takes, stays as small as it was.
+    #[inline(never)]
     fn decide(
         &mut self,
         head: &RequestHead,
@@ -467,9 +471,10 @@ impl Exchange {
                 need: head.frame_len,
             });
         }
-        let Some(authorizer) = &self.authorizer else {
+        let Some(policed) = &mut self.policed else {
             return Err(ExchangeError::NotRewritten);
         };
+        let authorizer = &policed.authorizer;
         observer.request(head.api_key, head.frame_len);
         let api_key = head.api_key;
         let decided = {
@@ -490,45 +495,44 @@ impl Exchange {
                     return Err(ExchangeError::NotLoggedIn { api_key });
                 }
             };
+            // What outlives the borrows of the frame and the map.
             match verdict {
-                Verdict::Forward { edited, filter } => Ok((edited, filter)),
+                Verdict::Forward { edited, filter } => (edited, filter),
                 Verdict::Deny {
                     denial,
                     answer: Some(answer),
                 } => {
                     observer.denied(api_key, &denial, true);
-                    Err(Ok(answer))
+                    drop(names);
+                    self.pending.push_back(Pending::Local(answer));
+                    return Ok(Step::Replace {
+                        consumed: head.frame_len,
+                        with: Bytes::new(),
+                    });
                 }
                 Verdict::Deny {
                     denial,
                     answer: None,
                 } => {
                     observer.denied(api_key, &denial, false);
-                    Err(Err(ExchangeError::Denied {
+                    return Err(ExchangeError::Denied {
                         api_key,
                         reason: denial.reason,
-                    }))
+                    });
                 }
                 Verdict::Close(refusal) => {
                     observer.denied(api_key, &closing(refusal.code()), false);
-                    Err(Err(ExchangeError::Refused { api_key, refusal }))
+                    return Err(ExchangeError::Refused { api_key, refusal });
                 }
             }
         };
-        let (edited, filter) = match decided {
-            Ok(forward) => forward,
-            Err(Ok(answer)) => {
-                self.pending.push_back(Pending::Local(answer));
-                return Ok(Step::Replace {
-                    consumed: head.frame_len,
-                    with: Bytes::new(),
-                });
-            }
-            Err(Err(close)) => return Err(close),
-        };
+        let (edited, filter) = decided;
         let id = self.next_id;
         self.next_id = id.wrapping_add(1);
-        self.expect(head, id, rewrite, filter, arrived);
+        if let Some(filter) = filter.filter(|_| head.expects_response()) {
+            policed.filters.push_back((id, filter));
+        }
+        self.expect(head, id, rewrite, arrived);
         match edited {
             None => {
                 frame::set_request_correlation_id(input, id);
@@ -705,15 +709,11 @@ impl Exchange {
                 return Ok(Step::Rewrite { len: end });
             }
             Answer::Stream(walk) => return self.stream(walk, input, arrived),
-            Answer::Whole {
-                filter,
-                rewrite,
-                len,
-            } => {
+            Answer::Whole { rewrite, len } => {
                 if input.len() < len {
                     return Ok(Step::Wait { need: len });
                 }
-                self.answer = Answer::Filtering { filter, rewrite };
+                self.answer = Answer::Filtering { rewrite };
                 return Ok(Step::Rewrite { len });
             }
             Answer::Rewriting { .. } | Answer::RewritingTail(_) | Answer::Filtering { .. } => {
@@ -777,7 +777,6 @@ impl Exchange {
             api_key,
             api_version,
             rewrite,
-            filter,
             sent,
             ..
         }) = self.pending.pop_front()
@@ -792,28 +791,32 @@ impl Exchange {
             head.frame_len,
             arrived.saturating_duration_since(sent),
         );
-        self.answer = match (filter, rewrite) {
-            (Some(_), _) if head.frame_len > self.limits.max_held => {
+        let filtered = self
+            .policed
+            .as_ref()
+            .and_then(|p| p.filters.front())
+            .is_some_and(|(id, _)| *id == got);
+        self.answer = match (filtered, rewrite) {
+            (true, _) if head.frame_len > self.limits.max_held => {
                 return Err(ExchangeError::HeldTooLarge {
                     api_key,
                     size: head.frame_len,
                     max: self.limits.max_held,
                 })
             }
-            (Some(filter), rewrite) => Answer::Whole {
-                filter,
+            (true, rewrite) => Answer::Whole {
                 rewrite,
                 len: head.frame_len,
             },
-            (None, Some(Rewrite::Fetch)) => Answer::Stream(FetchWalk::new(head.frame_len)),
-            (None, Some(kind)) => Answer::Hold {
+            (false, Some(Rewrite::Fetch)) => Answer::Stream(FetchWalk::new(head.frame_len)),
+            (false, Some(kind)) => Answer::Hold {
                 kind,
                 api_key,
                 version: api_version,
                 len: head.frame_len,
                 tried: 0,
             },
-            (None, None) => Answer::Forward(head.frame_len),
+            (false, None) => Answer::Forward(head.frame_len),
         };
         self.on_broker(input, arrived, observer)
     }
@@ -909,9 +912,14 @@ impl Exchange {
                 self.answered = now;
                 return Ok(tail?);
             }
-            Answer::Filtering { filter, rewrite } => {
+            Answer::Filtering { rewrite } => {
                 self.answer = Answer::Between;
                 self.answered = now;
+                let (_, filter) = self
+                    .policed
+                    .as_mut()
+                    .and_then(|p| p.filters.pop_front())
+                    .ok_or(ExchangeError::NotRewritten)?;
                 return self.filter_held(held, filter, rewrite, book, observer);
             }
             _ => return Err(ExchangeError::NotRewritten),
@@ -951,10 +959,11 @@ impl Exchange {
             api_key: filter.api_key,
             source,
         };
-        let authorizer = self
-            .authorizer
+        let authorizer = &self
+            .policed
             .as_ref()
-            .ok_or(ExchangeError::NotRewritten)?;
+            .ok_or(ExchangeError::NotRewritten)?
+            .authorizer;
         authorizer
             .topics
             .learn(filter.api_key, filter.version, &held)
