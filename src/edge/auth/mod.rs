@@ -10,7 +10,8 @@
 //! - What: [`policy`] (allow-lists and `decide`) and [`apis`] (what each Kafka API needs, and
 //!   the error a broker answers when it is refused). From a request's bytes: [`schema`]
 //!   (Kafka 4.4's messages as a generated table), [`fields`] (a bounds-checked walk finding
-//!   the values at paths such as `Topics[].Name`), [`resources`] (what the request needs) and
+//!   the values at paths such as `Topics[].Name`), [`resources`] (what the request needs, topics
+//!   named by id through [`topic_ids`], the names the gateway learned) and
 //!   [`verdict`] (the decision: forward, refuse, close). When refused, [`deny`] gives the
 //!   answer a broker would, written by [`write`]; [`filter`] drops from answers what the
 //!   principal may not see.
