@@ -48,8 +48,6 @@ pub enum FieldError {
     NotUtf8 { field: &'static str, at: usize },
     #[error("tagged field {tag} at byte {at} does not end where its size says")]
     TaggedField { tag: u32, at: usize },
-    #[error("{left} bytes after the message, at byte {at}")]
-    Trailing { at: usize, left: usize },
     #[error("frame size prefix {size} is negative")]
     Size { size: i32 },
     #[error("api key {api_key} is not a Kafka 4.4 API")]
@@ -258,13 +256,10 @@ fn walk<'a>(
         at: Indices::default(),
     };
     walker.fields(message.fields, &plan)?;
+    // Bytes after the message are left alone, as Kafka leaves them: its readers stop at the
+    // last field. librdkafka 2.16 sends three after its all-topics Metadata v12 (a field of
+    // v8-10 and an empty tagged field), and brokers serve it.
     let Walker { r, found, .. } = walker;
-    if r.pos != r.end {
-        return Err(FieldError::Trailing {
-            at: r.pos,
-            left: r.end - r.pos,
-        });
-    }
     Ok(Walked {
         message,
         version,
@@ -1014,12 +1009,9 @@ mod tests {
             request(&f, &[], 10),
             Err(FieldError::NotNullable { field: "Name", .. })
         ));
-        // A byte after the message.
+        // A byte after the message: left alone, as Kafka leaves it.
         let f = frame(3, 1, false, &[0, 0, 0, 0, 9]);
-        assert!(matches!(
-            request(&f, &[], 10),
-            Err(FieldError::Trailing { left: 1, .. })
-        ));
+        assert_eq!(request(&f, &[], 10).unwrap().end, f.len());
         // The size prefix ends the frame before the message does: inside a fixed field
         // (Metadata v4's AllowAutoTopicCreation), or before a length's bytes.
         let mut f = frame(3, 4, false, &[0, 0, 0, 0, 1]);
