@@ -24,6 +24,7 @@ use crate::cluster::route::{host_of, host_port, BrokerTable, Learned, Route, Rou
 use crate::cluster::tls::UpstreamTls;
 use crate::config::{Config, ConfigError};
 use crate::edge::auth::audit::AuditLog;
+use crate::edge::auth::topic_ids::TopicIds;
 use crate::edge::login::EdgeAuth;
 use crate::edge::tls::ClientTls;
 use crate::edge::versions::ClusterVersions;
@@ -66,6 +67,9 @@ pub struct Gateway {
     edge_auth: Option<Arc<EdgeAuth>>,
     /// The audit log of logins and denials, when `[audit]` is configured.
     audit: Option<AuditLog>,
+    /// Topic names by id, learned from the answers of every connection under a policy:
+    /// requests that name topics by id are decided by name.
+    pub(crate) topic_ids: Arc<TopicIds>,
     /// The cluster's ApiVersions answer, from the last refresh: what the edge answers
     /// clients that log in at the gateway.
     cluster_versions: RwLock<Option<Arc<ClusterVersions>>>,
@@ -205,6 +209,7 @@ impl Gateway {
             log_throttle: LogThrottle::new(LOG_WINDOW, LOG_BURST),
             edge_auth,
             audit,
+            topic_ids: Arc::default(),
             cluster_versions: RwLock::default(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             limit: Mutex::new(Limit {

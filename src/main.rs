@@ -196,10 +196,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kafka-edge: {e:#}");
+            eprintln!("kafka-edge: {}", causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once. Our errors name their cause in their own
+/// message, so anyhow's `{:#}` would print each cause twice ("cannot start client TLS:
+/// cannot read X: I/O error: cannot read X: I/O error").
+fn causes(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn load(args: &RunArgs) -> Result<Config, ConfigError> {
@@ -325,4 +342,23 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read ca.crt: {0}")]
+    struct Read(#[from] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::from(Read(io)).context("diagnose");
+        assert_eq!(causes(&e), "diagnose: cannot read ca.crt: no such file");
+        // Causes a message does not name are kept.
+        let e = anyhow::anyhow!("refused").context("cannot listen on 127.0.0.1:9092");
+        assert_eq!(causes(&e), "cannot listen on 127.0.0.1:9092: refused");
+    }
 }

@@ -160,6 +160,19 @@ async fn clients_log_in_at_the_gateway_and_only_then_reach_the_cluster() {
         outcome.unwrap_or_else(|e| panic!("{mechanism:?}: {e}"));
         let metadata = metadata_over(&mut stream).await;
         assert_eq!(metadata.brokers[0].host.as_str(), HOST);
+        // `/connections` names who this client logged in as.
+        let (_, listed) = http_get(gw.admin, "/connections").await;
+        let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+        let BrokerStream::Plain(tcp) = &stream else {
+            unreachable!("logged in over plain TCP")
+        };
+        let local = tcp.local_addr().unwrap().to_string();
+        let this = listed.iter().find(|c| c["client"] == local.as_str());
+        assert_eq!(
+            this.map(|c| &c["principal"]),
+            Some(&"alice".into()),
+            "{listed:?}"
+        );
     }
 
     // A wrong password: refused with the broker's error, and the connection closes.

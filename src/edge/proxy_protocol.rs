@@ -5,7 +5,9 @@
 //! none of its bytes. A Kafka frame can never look like either signature: both would read
 //! as a size prefix above 200 MB.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+
+use ppp::{v1, v2};
 
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
@@ -30,7 +32,7 @@ pub enum ProxyError {
     #[error("no PROXY protocol header, and the listener requires one")]
     Missing,
     #[error("malformed PROXY protocol header: {0}")]
-    Malformed(&'static str),
+    Malformed(String),
     #[error("i/o while reading the PROXY protocol header: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -84,93 +86,50 @@ async fn read_v1(stream: &mut TcpStream) -> Result<Option<SocketAddr>, ProxyErro
     let mut line = Vec::with_capacity(V1_MAX);
     while !line.ends_with(b"\r\n") {
         if line.len() >= V1_MAX {
-            return Err(ProxyError::Malformed("v1 line longer than 107 bytes"));
+            return Err(ProxyError::Malformed(
+                "v1 line longer than 107 bytes".into(),
+            ));
         }
         line.push(stream.read_u8().await?);
     }
-    parse_v1(&line[..line.len() - 2])
+    parse_v1(&line)
 }
 
+/// A whole version 1 line, CRLF included. Parsing is `ppp`'s: a maintained parser of both
+/// versions with its own tests and fuzzing; what stays here is reading exactly the header's
+/// bytes off the socket, which it leaves to its caller.
 fn parse_v1(line: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
-    let text =
-        std::str::from_utf8(line).map_err(|_| ProxyError::Malformed("v1 line is not ASCII"))?;
-    let fields: Vec<&str> = text.split(' ').collect();
-    match fields.as_slice() {
-        ["PROXY", "UNKNOWN", ..] => Ok(None),
-        ["PROXY", family @ ("TCP4" | "TCP6"), source, _destination, source_port, _destination_port] =>
-        {
-            let ip: IpAddr = source
-                .parse()
-                .map_err(|_| ProxyError::Malformed("v1 source address"))?;
-            if (*family == "TCP4") != ip.is_ipv4() {
-                return Err(ProxyError::Malformed(
-                    "v1 address does not match its family",
-                ));
-            }
-            let port = source_port
-                .parse()
-                .map_err(|_| ProxyError::Malformed("v1 source port"))?;
-            Ok(Some(SocketAddr::new(ip, port)))
-        }
-        _ => Err(ProxyError::Malformed("v1 line has the wrong fields")),
-    }
+    let header =
+        v1::Header::try_from(line).map_err(|e| ProxyError::Malformed(format!("v1: {e}")))?;
+    Ok(match header.addresses {
+        v1::Addresses::Tcp4(a) => Some(SocketAddr::new(a.source_address.into(), a.source_port)),
+        v1::Addresses::Tcp6(a) => Some(SocketAddr::new(a.source_address.into(), a.source_port)),
+        v1::Addresses::Unknown => None,
+    })
 }
 
 async fn read_v2(stream: &mut TcpStream) -> Result<Option<SocketAddr>, ProxyError> {
-    let mut fixed = [0u8; 16];
-    stream.read_exact(&mut fixed).await?;
-    let len = usize::from(u16::from_be_bytes([fixed[14], fixed[15]]));
-    let mut rest = vec![0u8; len];
-    stream.read_exact(&mut rest).await?;
-    parse_v2(fixed[12], fixed[13], &rest)
+    let mut header = vec![0u8; 16];
+    stream.read_exact(&mut header).await?;
+    let len = usize::from(u16::from_be_bytes([header[14], header[15]]));
+    header.resize(16 + len, 0);
+    stream.read_exact(&mut header[16..]).await?;
+    parse_v2(&header)
 }
 
-fn parse_v2(
-    version_command: u8,
-    family: u8,
-    addresses: &[u8],
-) -> Result<Option<SocketAddr>, ProxyError> {
-    if version_command >> 4 != 2 {
-        return Err(ProxyError::Malformed("v2 version is not 2"));
+/// A whole version 2 header, signature included.
+fn parse_v2(bytes: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
+    let header =
+        v2::Header::try_from(bytes).map_err(|e| ProxyError::Malformed(format!("v2: {e}")))?;
+    if header.command == v2::Command::Local {
+        return Ok(None); // the balancer's own health check
     }
-    match version_command & 0x0f {
-        0 => return Ok(None), // LOCAL: the balancer's own health check
-        1 => {}
-        _ => {
-            return Err(ProxyError::Malformed(
-                "v2 command is neither LOCAL nor PROXY",
-            ))
-        }
-    }
-    let need = |n: usize| {
-        if addresses.len() < n {
-            Err(ProxyError::Malformed(
-                "v2 addresses shorter than their family needs",
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    match family >> 4 {
-        1 => {
-            need(12)?;
-            let ip = Ipv4Addr::new(addresses[0], addresses[1], addresses[2], addresses[3]);
-            let port = u16::from_be_bytes([addresses[8], addresses[9]]);
-            Ok(Some(SocketAddr::new(IpAddr::V4(ip), port)))
-        }
-        2 => {
-            need(36)?;
-            let mut octets = [0u8; 16];
-            octets.copy_from_slice(&addresses[..16]);
-            let port = u16::from_be_bytes([addresses[32], addresses[33]]);
-            Ok(Some(SocketAddr::new(
-                IpAddr::V6(Ipv6Addr::from(octets)),
-                port,
-            )))
-        }
+    Ok(match header.addresses {
+        v2::Addresses::IPv4(a) => Some(SocketAddr::new(a.source_address.into(), a.source_port)),
+        v2::Addresses::IPv6(a) => Some(SocketAddr::new(a.source_address.into(), a.source_port)),
         // UNSPEC or UNIX: no client address to report.
-        _ => Ok(None),
-    }
+        v2::Addresses::Unspecified | v2::Addresses::Unix(_) => None,
+    })
 }
 
 #[cfg(test)]
@@ -180,36 +139,44 @@ mod tests {
     #[test]
     fn v1_lines() {
         assert_eq!(
-            parse_v1(b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 9092").unwrap(),
+            parse_v1(b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 9092\r\n").unwrap(),
             Some("203.0.113.7:51234".parse().unwrap())
         );
         assert_eq!(
-            parse_v1(b"PROXY TCP6 2001:db8::7 2001:db8::1 40000 9092").unwrap(),
+            parse_v1(b"PROXY TCP6 2001:db8::7 2001:db8::1 40000 9092\r\n").unwrap(),
             Some("[2001:db8::7]:40000".parse().unwrap())
         );
-        assert_eq!(parse_v1(b"PROXY UNKNOWN").unwrap(), None);
+        assert_eq!(parse_v1(b"PROXY UNKNOWN\r\n").unwrap(), None);
         for bad in [
-            &b"PROXY TCP4 2001:db8::7 1.2.3.4 1 2"[..],
-            b"PROXY TCP4 1.2.3.4",
-            b"PROXY TCP4 x y 1 2",
+            &b"PROXY TCP4 2001:db8::7 1.2.3.4 1 2\r\n"[..],
+            b"PROXY TCP4 1.2.3.4\r\n",
+            b"PROXY TCP4 x y 1 2\r\n",
         ] {
             assert!(parse_v1(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    /// A v2 header: signature, version and command, family, length, then `addresses`.
+    fn v2(version_command: u8, family: u8, addresses: &[u8]) -> Vec<u8> {
+        let mut header = V2_SIGNATURE.to_vec();
+        header.extend([version_command, family]);
+        header.extend((addresses.len() as u16).to_be_bytes());
+        header.extend(addresses);
+        header
     }
 
     #[test]
     fn v2_blocks() {
         let v4 = [198, 51, 100, 9, 10, 0, 0, 1, 0xc0, 0x01, 0x23, 0x84];
         assert_eq!(
-            parse_v2(0x21, 0x11, &v4).unwrap(),
+            parse_v2(&v2(0x21, 0x11, &v4)).unwrap(),
             Some("198.51.100.9:49153".parse().unwrap())
         );
-        assert_eq!(parse_v2(0x20, 0x11, &v4).unwrap(), None, "LOCAL");
-        assert!(parse_v2(0x21, 0x11, &v4[..6]).is_err());
-        assert!(parse_v2(0x11, 0x11, &v4).is_err());
-        assert_eq!(parse_v2(0x21, 0x31, &[0; 216]).unwrap(), None, "UNIX");
+        assert_eq!(parse_v2(&v2(0x20, 0x11, &v4)).unwrap(), None, "LOCAL");
+        assert!(parse_v2(&v2(0x21, 0x11, &v4[..6])).is_err());
+        assert!(parse_v2(&v2(0x11, 0x11, &v4)).is_err());
+        assert_eq!(parse_v2(&v2(0x21, 0x31, &[0; 216])).unwrap(), None, "UNIX");
     }
-
     #[test]
     fn kafka_frames_are_never_headers() {
         assert_eq!(classify(&[0, 0, 0, 42, 0, 18]), Some(Kind::NotAHeader));

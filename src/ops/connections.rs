@@ -31,12 +31,19 @@ pub(crate) struct Stats {
     /// The `client.id` of the client's first request: set once, by the session, and read
     /// by `/connections` without a lock.
     client_id: OnceLock<String>,
+    /// Who the client authenticated as at the gateway: set once, when it is admitted (a
+    /// re-authentication must keep the principal, as in Kafka).
+    principal: OnceLock<String>,
 }
 
 impl Stats {
     /// Keeps the first client id told; the session tells one at most.
     pub(crate) fn set_client_id(&self, id: &str) {
         let _ = self.client_id.set(id.to_owned());
+    }
+
+    pub(crate) fn set_principal(&self, principal: &str) {
+        let _ = self.principal.set(principal.to_owned());
     }
 }
 
@@ -78,7 +85,8 @@ impl Drop for Listed {
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Connection {
     pub client: String,
-    /// Who the client authenticated as: not known to the gateway yet (edge identity).
+    /// Who the client authenticated as at the gateway (`[client_auth]`); `None` when the
+    /// gateway does not authenticate clients, or before the login.
     pub principal: Option<String>,
     pub route: String,
     /// The `client.id` of the client's first request (at most 256 bytes of it); `None`
@@ -108,6 +116,7 @@ impl Connections {
             to_broker: AtomicU64::new(0),
             to_client: AtomicU64::new(0),
             client_id: OnceLock::new(),
+            principal: OnceLock::new(),
         });
         let id = client.map(|_| {
             let mut table = self.table();
@@ -146,7 +155,7 @@ impl Connections {
             .filter_map(|s| {
                 Some(Connection {
                     client: s.client?.to_string(),
-                    principal: None,
+                    principal: s.principal.get().cloned(),
                     route: s.route.to_string(),
                     client_id: s.client_id.get().cloned(),
                     bytes_to_broker: s.to_broker.load(Ordering::Relaxed),

@@ -29,6 +29,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::cluster::route::Route;
+use crate::edge::auth::policy::Resource;
+use crate::edge::auth::resources::Target;
 use crate::edge::sniff::Mistake;
 use crate::ops::connections::{Connections, Listed, Stats};
 use crate::proxy::session::Side;
@@ -134,6 +136,11 @@ impl RouteCounters {
     pub fn set_client_id(&self, id: &str) {
         self.stats.set_client_id(id);
     }
+
+    /// The principal this connection's client logged in as, for `/connections`.
+    pub fn set_principal(&self, principal: &str) {
+        self.stats.set_principal(principal);
+    }
 }
 
 pub struct Metrics {
@@ -164,6 +171,9 @@ struct Counters {
     broker_addresses_refused: AtomicU64,
     /// Authentications by mechanism and success; once per connection, so a lock is fine.
     authentications: Mutex<BTreeMap<(&'static str, bool), u64>>,
+    /// Requests the policy refused, by API key slot and resource kind; a refused request
+    /// costs a round of policy checks anyway, so a lock is fine.
+    denials: Mutex<BTreeMap<(usize, &'static str), u64>>,
     ready: AtomicBool,
 }
 
@@ -183,6 +193,7 @@ impl Default for Metrics {
             brokers_retired: AtomicU64::new(0),
             broker_addresses_refused: AtomicU64::new(0),
             authentications: Mutex::default(),
+            denials: Mutex::default(),
             ready: AtomicBool::new(false),
         });
         let mut registry = Registry::with_prefix("kafka_edge");
@@ -207,6 +218,18 @@ fn side_label(side: Side) -> &'static str {
         Side::Client => "client",
         Side::Broker => "broker",
         Side::Gateway => "gateway",
+    }
+}
+
+/// The kind of what a denial was over: a handful of values, whatever the names.
+fn resource_label(target: &Target<'_>) -> &'static str {
+    match target {
+        Target::Resource(Resource::Topic(_) | Resource::AnyTopic) => "topic",
+        Target::Resource(Resource::Group(_)) => "group",
+        Target::Resource(Resource::TransactionalId(_)) => "transactional_id",
+        Target::Resource(Resource::Cluster) => "cluster",
+        Target::UnknownTopicId(_) => "topic_id",
+        Target::UnknownResourceType(_) | Target::Null => "other",
     }
 }
 
@@ -348,6 +371,13 @@ impl Metrics {
     pub fn authentication(&self, mechanism: &'static str, ok: bool) {
         *lock(&self.counters.authentications)
             .entry((mechanism, ok))
+            .or_default() += 1;
+    }
+
+    /// The policy refused a request of `api_key` over `target`.
+    pub fn authorization_denied(&self, api_key: i16, target: &Target<'_>) {
+        *lock(&self.counters.denials)
+            .entry((slot(api_key), resource_label(target)))
             .or_default() += 1;
     }
 
@@ -653,6 +683,22 @@ impl Collector for Counters {
             ];
             counter(family.encode_family(&labels)?, *n)?;
         }
+        // Only a gateway with a policy refuses requests: the family appears with the first
+        // refusal, so a gateway without one exports nothing about a policy.
+        let denials = lock(&self.denials);
+        if !denials.is_empty() {
+            let mut family = out.encode_descriptor(
+                "authorization_denials",
+                "Requests the edge policy refused, by API and by the kind of resource refused.",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((slot, resource), n) in denials.iter() {
+                let [_, api] = key_labels(*slot);
+                let labels = [api, ("resource", (*resource).to_owned())];
+                counter(family.encode_family(&labels)?, *n)?;
+            }
+        }
         Ok(())
     }
 }
@@ -759,6 +805,15 @@ mod tests {
         m.authentication("SCRAM-SHA-512", false);
         m.authentication("PLAIN", true);
         m.authentication("SCRAM-SHA-512", true);
+        assert!(
+            !m.render(Format::Text).contains("authorization_denials"),
+            "no policy refusal, no family"
+        );
+        m.authorization_denied(0, &Target::Resource(Resource::Topic("b")));
+        m.authorization_denied(0, &Target::Resource(Resource::Topic("c")));
+        m.authorization_denied(1, &Target::UnknownTopicId([1; 16]));
+        m.authorization_denied(11, &Target::Resource(Resource::Group("g")));
+        m.authorization_denied(9000, &Target::Resource(Resource::Cluster));
         let text = m.render(Format::Text);
         for (i, why) in Refusal::all().enumerate() {
             let line = format!(
@@ -779,6 +834,10 @@ mod tests {
             "kafka_edge_authentications_total{mechanism=\"PLAIN\",result=\"ok\"} 1",
             "kafka_edge_authentications_total{mechanism=\"SCRAM-SHA-512\",result=\"failed\"} 1",
             "kafka_edge_authentications_total{mechanism=\"SCRAM-SHA-512\",result=\"ok\"} 2",
+            "kafka_edge_authorization_denials_total{api=\"Produce\",resource=\"topic\"} 2",
+            "kafka_edge_authorization_denials_total{api=\"Fetch\",resource=\"topic_id\"} 1",
+            "kafka_edge_authorization_denials_total{api=\"JoinGroup\",resource=\"group\"} 1",
+            "kafka_edge_authorization_denials_total{api=\"unknown\",resource=\"cluster\"} 1",
         ] {
             assert!(lines(&text).contains(&line), "missing {line:?} in\n{text}");
         }

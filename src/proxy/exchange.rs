@@ -18,13 +18,26 @@
 //! The state machine also decides idleness, because only it knows whether a silent peer owes
 //! something: a client owed an answer is waiting, not idle; a broker is idle only with an
 //! answer due.
+//!
+//! Under a policy ([`Authorizer`]), each request is held until it is whole and decided
+//! before a byte of it goes on: forwarded (perhaps edited), refused with the answer a broker
+//! would give (an answer of the gateway's own, in its turn), or the connection closed. The
+//! answers of requests whose answers list what the principal may not see are held whole and
+//! filtered, then rewritten: the address rewrite is the last thing to touch their bytes.
+//! Without a policy none of this runs, and frames stream as before.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 
+use crate::edge::auth::filter::{Filter, FilterError};
+use crate::edge::auth::policy::{Operation, Policy, Resource};
+use crate::edge::auth::resources::Target;
+use crate::edge::auth::topic_ids::TopicIds;
+use crate::edge::auth::verdict::{self, Denial, Refusal, Verdict};
 use crate::proxy::frame::{self, FrameError, RequestHead};
 use crate::rewrite::fetch::{self, FetchWalk, Next};
 use crate::rewrite::{self, api_versions, AddressBook, Rewrite, RewriteError};
@@ -79,6 +92,14 @@ pub enum ExchangeError {
     Rewrite(#[from] RewriteError),
     #[error("an answer held for rewriting was not rewritten before the next step")]
     NotRewritten,
+    #[error("client sent api key {api_key} before logging in")]
+    NotLoggedIn { api_key: i16 },
+    #[error("client sent api key {api_key}, which the policy refuses ({reason}) and which has no answer to refuse it by: closing, as a broker does")]
+    Denied { api_key: i16, reason: &'static str },
+    #[error("client sent api key {api_key}: {refusal}")]
+    Refused { api_key: i16, refusal: Refusal },
+    #[error("cannot filter the answer to api key {api_key}: {source}")]
+    Filter { api_key: i16, source: FilterError },
 }
 
 fn owed(due: &Option<(i32, i16)>) -> String {
@@ -94,7 +115,16 @@ impl ExchangeError {
     pub fn side(&self) -> Side {
         match self {
             ExchangeError::Frame { side, .. } => *side,
-            ExchangeError::NotOffered { .. } | ExchangeError::SaslHandshakeV0 => Side::Client,
+            ExchangeError::NotOffered { .. }
+            | ExchangeError::SaslHandshakeV0
+            | ExchangeError::NotLoggedIn { .. }
+            | ExchangeError::Denied { .. }
+            | ExchangeError::Refused { .. } => Side::Client,
+            ExchangeError::Filter {
+                source: FilterError::Frame(_),
+                ..
+            } => Side::Broker,
+            ExchangeError::Filter { .. } => Side::Gateway,
             ExchangeError::Unattributed { .. } | ExchangeError::HeldTooLarge { .. } => Side::Broker,
             ExchangeError::Rewrite(RewriteError::Decode { .. }) => Side::Broker,
             ExchangeError::Rewrite(_) | ExchangeError::NotRewritten => Side::Gateway,
@@ -143,6 +173,28 @@ pub trait Observer {
     /// The client's `client.id`, at most once per connection, from the first request whose
     /// header holds it whole (cut to [`MAX_CLIENT_ID`] bytes): for `/connections`.
     fn client_id(&self, _id: &str) {}
+    /// The policy refused a request: answered with `denial.error` when `answered`, else the
+    /// connection closes. For the audit log and the denial metric.
+    fn denied(&self, _api_key: i16, _denial: &Denial<'_>, _answered: bool) {}
+}
+
+/// What a connection under a policy adds to the exchange, behind one pointer: the exchange
+/// of a connection without one stays the size it was.
+struct Policed {
+    authorizer: Authorizer,
+    /// What the answers to some forwarded requests must drop for the principal, by the
+    /// gateway's id of the request, oldest first.
+    filters: VecDeque<(i32, Filter)>,
+}
+
+/// What decides the requests of a connection under a policy.
+pub struct Authorizer {
+    pub policy: Arc<Policy>,
+    /// Who the client is; `None` when it has not logged in, and may then send only what a
+    /// broker accepts before a login (ApiVersions, SaslHandshake, SaslAuthenticate).
+    pub principal: Option<String>,
+    /// The gateway's topic names by id: Fetch and Produce name topics by id.
+    pub topics: Arc<TopicIds>,
 }
 
 /// The longest client id passed to [`Observer::client_id`]; longer ones are cut. Kafka
@@ -199,6 +251,16 @@ enum Answer {
     Stream(FetchWalk),
     /// The Fetch answer's tagged fields were handed out by [`Step::Rewrite`].
     RewritingTail(FetchWalk),
+    /// An answer of `len` bytes to filter for the principal (by the first of
+    /// [`Policed::filters`]): held until it is whole.
+    Whole {
+        rewrite: Option<Rewrite>,
+        len: usize,
+    },
+    /// The whole answer was handed out by [`Step::Rewrite`], to be filtered, then rewritten.
+    Filtering {
+        rewrite: Option<Rewrite>,
+    },
     /// Its first `end` bytes were handed out by [`Step::Rewrite`]; nothing more until they
     /// come back through [`Exchange::rewrite_held`]. The rest then streams.
     Rewriting {
@@ -225,6 +287,8 @@ pub struct Exchange {
     requests_closed: bool,
     /// Whether clients log in at the gateway: their login requests are intercepted.
     edge_login: bool,
+    /// The policy every request is decided by, if one is configured.
+    policed: Option<Box<Policed>>,
     /// The client id was told to the observer, or the client has none.
     client_id_told: bool,
     client_seen: Instant,
@@ -245,6 +309,7 @@ impl Exchange {
             last_answered: -1,
             requests_closed: false,
             edge_login: false,
+            policed: None,
             client_id_told: false,
             client_seen: now,
             broker_seen: now,
@@ -256,6 +321,15 @@ impl Exchange {
     /// answered by the edge, instead of forwarded.
     pub fn with_edge_login(mut self) -> Exchange {
         self.edge_login = true;
+        self
+    }
+
+    /// Has every request decided by a policy before any of it is forwarded.
+    pub fn with_authorizer(mut self, authorizer: Authorizer) -> Exchange {
+        self.policed = Some(Box::new(Policed {
+            authorizer,
+            filters: VecDeque::new(),
+        }));
         self
     }
 
@@ -345,23 +419,132 @@ impl Exchange {
                 if answered && self.owed_by_broker >= self.limits.max_in_flight {
                     return Ok(Step::Full);
                 }
+                if self.policed.is_some() {
+                    return self.decide(&head, rewrite, input, arrived, observer);
+                }
                 observer.request(head.api_key, head.frame_len);
                 let id = self.next_id;
                 self.next_id = id.wrapping_add(1);
                 frame::set_request_correlation_id(input, id);
-                if answered {
-                    self.owed_by_broker += 1;
-                    self.pending.push_back(Pending::Broker {
-                        id,
-                        client_id: head.correlation_id,
-                        api_key: head.api_key,
-                        api_version: head.api_version,
-                        rewrite,
-                        sent: arrived,
-                    });
-                }
+                self.expect(&head, id, rewrite, arrived);
                 let n = self.pass_request(head.frame_len, input.len());
                 Ok(Step::Forward(n))
+            }
+        }
+    }
+
+    /// Remembers the answer a forwarded request with the gateway's `id` is owed, if any.
+    #[inline]
+    fn expect(&mut self, head: &RequestHead, id: i32, rewrite: Option<Rewrite>, sent: Instant) {
+        if head.expects_response() {
+            self.owed_by_broker += 1;
+            self.pending.push_back(Pending::Broker {
+                id,
+                client_id: head.correlation_id,
+                api_key: head.api_key,
+                api_version: head.api_version,
+                rewrite,
+                sent,
+            });
+        }
+    }
+
+    /// The next step for a request under the policy: once it is whole, forwarded as it is
+    /// or edited, answered by the gateway, or the connection closed. Kept out of line: the
+    /// streaming path, which every request without a policy takes, stays as small as it was.
+    #[inline(never)]
+    fn decide(
+        &mut self,
+        head: &RequestHead,
+        rewrite: Option<Rewrite>,
+        input: &mut [u8],
+        arrived: Instant,
+        observer: &dyn Observer,
+    ) -> Result<Step, ExchangeError> {
+        // Refusals wait in line too: a client sending refused requests behind a slow answer
+        // is held to the same bound as one sending requests the broker answers.
+        if self.pending.len() >= self.limits.max_in_flight {
+            return Ok(Step::Full);
+        }
+        if input.len() < head.frame_len {
+            return Ok(Step::Wait {
+                need: head.frame_len,
+            });
+        }
+        let Some(policed) = &mut self.policed else {
+            return Err(ExchangeError::NotRewritten);
+        };
+        let authorizer = &policed.authorizer;
+        observer.request(head.api_key, head.frame_len);
+        let api_key = head.api_key;
+        let decided = {
+            let frame = &input[..head.frame_len];
+            let names = authorizer.topics.read();
+            let verdict = match &authorizer.principal {
+                Some(principal) => {
+                    verdict::authorize(&authorizer.policy, principal, frame, &*names)
+                }
+                // Only the login requests, which never reach here when the edge answers
+                // them, pass before a login.
+                None if LOGIN_APIS.iter().any(|api| *api as i16 == api_key) => Verdict::Forward {
+                    edited: None,
+                    filter: None,
+                },
+                None => {
+                    observer.denied(api_key, &closing("not_logged_in"), false);
+                    return Err(ExchangeError::NotLoggedIn { api_key });
+                }
+            };
+            // What outlives the borrows of the frame and the map.
+            match verdict {
+                Verdict::Forward { edited, filter } => (edited, filter),
+                Verdict::Deny {
+                    denial,
+                    answer: Some(answer),
+                } => {
+                    observer.denied(api_key, &denial, true);
+                    drop(names);
+                    self.pending.push_back(Pending::Local(answer));
+                    return Ok(Step::Replace {
+                        consumed: head.frame_len,
+                        with: Bytes::new(),
+                    });
+                }
+                Verdict::Deny {
+                    denial,
+                    answer: None,
+                } => {
+                    observer.denied(api_key, &denial, false);
+                    return Err(ExchangeError::Denied {
+                        api_key,
+                        reason: denial.reason,
+                    });
+                }
+                Verdict::Close(refusal) => {
+                    observer.denied(api_key, &closing(refusal.code()), false);
+                    return Err(ExchangeError::Refused { api_key, refusal });
+                }
+            }
+        };
+        let (edited, filter) = decided;
+        let id = self.next_id;
+        self.next_id = id.wrapping_add(1);
+        if let Some(filter) = filter.filter(|_| head.expects_response()) {
+            policed.filters.push_back((id, filter));
+        }
+        self.expect(head, id, rewrite, arrived);
+        match edited {
+            None => {
+                frame::set_request_correlation_id(input, id);
+                Ok(Step::Forward(head.frame_len))
+            }
+            Some(edited) => {
+                let mut edited = BytesMut::from(&edited[..]);
+                frame::set_request_correlation_id(&mut edited, id);
+                Ok(Step::Replace {
+                    consumed: head.frame_len,
+                    with: edited.freeze(),
+                })
             }
         }
     }
@@ -526,7 +709,14 @@ impl Exchange {
                 return Ok(Step::Rewrite { len: end });
             }
             Answer::Stream(walk) => return self.stream(walk, input, arrived),
-            Answer::Rewriting { .. } | Answer::RewritingTail(_) => {
+            Answer::Whole { rewrite, len } => {
+                if input.len() < len {
+                    return Ok(Step::Wait { need: len });
+                }
+                self.answer = Answer::Filtering { rewrite };
+                return Ok(Step::Rewrite { len });
+            }
+            Answer::Rewriting { .. } | Answer::RewritingTail(_) | Answer::Filtering { .. } => {
                 return Err(ExchangeError::NotRewritten)
             }
             Answer::Between => {}
@@ -601,16 +791,32 @@ impl Exchange {
             head.frame_len,
             arrived.saturating_duration_since(sent),
         );
-        self.answer = match rewrite {
-            Some(Rewrite::Fetch) => Answer::Stream(FetchWalk::new(head.frame_len)),
-            Some(kind) => Answer::Hold {
+        let filtered = self
+            .policed
+            .as_ref()
+            .and_then(|p| p.filters.front())
+            .is_some_and(|(id, _)| *id == got);
+        self.answer = match (filtered, rewrite) {
+            (true, _) if head.frame_len > self.limits.max_held => {
+                return Err(ExchangeError::HeldTooLarge {
+                    api_key,
+                    size: head.frame_len,
+                    max: self.limits.max_held,
+                })
+            }
+            (true, rewrite) => Answer::Whole {
+                rewrite,
+                len: head.frame_len,
+            },
+            (false, Some(Rewrite::Fetch)) => Answer::Stream(FetchWalk::new(head.frame_len)),
+            (false, Some(kind)) => Answer::Hold {
                 kind,
                 api_key,
                 version: api_version,
                 len: head.frame_len,
                 tried: 0,
             },
-            None => Answer::Forward(head.frame_len),
+            (false, None) => Answer::Forward(head.frame_len),
         };
         self.on_broker(input, arrived, observer)
     }
@@ -706,6 +912,16 @@ impl Exchange {
                 self.answered = now;
                 return Ok(tail?);
             }
+            Answer::Filtering { rewrite } => {
+                self.answer = Answer::Between;
+                self.answered = now;
+                let (_, filter) = self
+                    .policed
+                    .as_mut()
+                    .and_then(|p| p.filters.pop_front())
+                    .ok_or(ExchangeError::NotRewritten)?;
+                return self.filter_held(held, filter, rewrite, book, observer);
+            }
             _ => return Err(ExchangeError::NotRewritten),
         };
         let rewritten = rewrite::prefix(kind, version, &held, book).and_then(|r| {
@@ -725,6 +941,45 @@ impl Exchange {
             Answer::Between
         };
         Ok(rewritten.out)
+    }
+
+    /// A whole answer to filter: the topic ids it names are learned (from the answer as the
+    /// broker sent it), what the principal may not see is dropped, and then the broker
+    /// addresses are rewritten, last, so that nothing of the filter's making escapes the
+    /// rewrite.
+    fn filter_held(
+        &self,
+        held: Bytes,
+        filter: Filter,
+        rewrite: Option<Rewrite>,
+        book: &dyn AddressBook,
+        observer: &dyn Observer,
+    ) -> Result<Bytes, ExchangeError> {
+        let failed = |source| ExchangeError::Filter {
+            api_key: filter.api_key,
+            source,
+        };
+        let authorizer = &self
+            .policed
+            .as_ref()
+            .ok_or(ExchangeError::NotRewritten)?
+            .authorizer;
+        authorizer
+            .topics
+            .learn(filter.api_key, filter.version, &held)
+            .map_err(|e| failed(FilterError::Frame(e)))?;
+        // Only a principal's requests are given a filter.
+        let principal = authorizer.principal.as_deref().unwrap_or_default();
+        let filtered = filter
+            .apply(&held, &authorizer.policy, principal)
+            .map_err(failed)?
+            .unwrap_or(held);
+        let Some(kind) = rewrite else {
+            return Ok(filtered);
+        };
+        let rewritten = rewrite::response(kind, filter.version, filtered, book);
+        observer.rewrite(filter.api_key, rewritten.is_ok());
+        Ok(rewritten?)
     }
 
     /// Bytes of the answer being streamed that the pump may pass without showing them.
@@ -813,6 +1068,17 @@ fn left_of(since: Instant, now: Instant, limit: Duration) -> Option<Duration> {
     limit
         .checked_sub(now.saturating_duration_since(since))
         .filter(|left| !left.is_zero())
+}
+
+/// How a request that closes the connection reads in the audit log: the cluster was asked
+/// for something no client sends.
+fn closing(reason: &'static str) -> Denial<'static> {
+    Denial {
+        operation: Operation::ClusterAdmin,
+        target: Target::Resource(Resource::Cluster),
+        error: 0,
+        reason,
+    }
 }
 
 /// The largest request the edge answers itself: logins are small.

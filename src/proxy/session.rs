@@ -8,9 +8,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -19,6 +20,8 @@ use tracing::Instrument;
 use crate::cluster::route::Route;
 use crate::cluster::upstream::UpstreamError;
 use crate::config::Config;
+use crate::edge::auth::audit::{self, AuditLog, Event};
+use crate::edge::auth::verdict::Denial;
 use crate::edge::login::{self, Answer, Login, Refused};
 use crate::edge::proxy_protocol::{self, ProxyError};
 use crate::edge::sniff::{self, Heard, Mistake};
@@ -28,7 +31,7 @@ use crate::ops::throttle;
 use crate::proxy::admission::{self, Admitted};
 use crate::proxy::deadline::Deadline;
 pub use crate::proxy::exchange::Side;
-use crate::proxy::exchange::{Exchange, ExchangeError, Idle, Limits, Observer, Step};
+use crate::proxy::exchange::{Authorizer, Exchange, ExchangeError, Idle, Limits, Observer, Step};
 use crate::proxy::frame;
 use crate::proxy::splice::{self, Stop};
 use crate::proxy::transport::{Connection, Reader, Writer};
@@ -205,6 +208,18 @@ pub async fn serve(
             Err(e) if e.is_hangup() => tracing::debug!(side = %e.side(), "session ended: {e}"),
             // Counted, audited and logged (throttled) where the login failed.
             Err(SessionError::Login(Refused::Failed(_) | Refused::Unsupported(_))) => {}
+            // A refusal that closed the connection: audited and counted where it was
+            // decided; logged a few lines a minute, so a client retrying cannot flood it.
+            Err(e @ SessionError::Exchange(
+                ExchangeError::Denied { .. }
+                | ExchangeError::Refused { .. }
+                | ExchangeError::NotLoggedIn { .. },
+            )) => {
+                gw.metrics.error(e.side());
+                if let Some(quiet) = gw.log_throttle.admit("policy_close", Instant::now()) {
+                    tracing::warn!(client.addr = %peer, %route, side = %e.side(), "closing connection: {e}{}", throttle::unlogged(quiet));
+                }
+            }
             Err(e) => {
                 gw.metrics.error(e.side());
                 match e.mistake() {
@@ -302,6 +317,9 @@ async fn run<C: Connection + AsyncRead + AsyncWrite + Unpin>(
     gw: &Gateway,
 ) -> Result<(), SessionError> {
     let admitted = admission::admit(&mut client, certificate, peer, config, gw).await?;
+    if let Some(principal) = &admitted.principal {
+        counters.set_principal(principal);
+    }
     let (broker, broker_addr) = admission::dial(route, &admitted, config, gw).await?;
     tracing::debug!(broker.addr = %broker_addr, principal = admitted.principal.as_deref(), "connected upstream");
     pumps(client, broker, counters, config, gw, admitted, peer).await
@@ -338,10 +356,14 @@ impl Shared {
     }
 }
 
-/// The metrics of one route, as the exchange reports frames going by.
+/// The metrics of one route, as the exchange reports frames going by, and the audit log of
+/// the requests the policy refuses.
 struct Counting<'a> {
     metrics: &'a Metrics,
     counters: &'a RouteCounters,
+    audit: Option<&'a AuditLog>,
+    principal: Option<&'a str>,
+    peer: SocketAddr,
 }
 
 impl Observer for Counting<'_> {
@@ -360,6 +382,37 @@ impl Observer for Counting<'_> {
     fn client_id(&self, id: &str) {
         self.counters.set_client_id(id);
     }
+
+    fn denied(&self, api_key: i16, denial: &Denial<'_>, answered: bool) {
+        self.metrics.authorization_denied(api_key, &denial.target);
+        let api = api_name(api_key);
+        tracing::debug!(
+            principal = self.principal,
+            api_key,
+            reason = denial.reason,
+            answered,
+            "request refused by the policy"
+        );
+        if let Some(log) = self.audit {
+            log.record(audit::line(
+                &Event::Denial {
+                    principal: self.principal.unwrap_or_default(),
+                    client: self.peer,
+                    api: &api,
+                    operation: denial.operation,
+                    target: denial.target,
+                    reason: denial.reason,
+                    error_code: answered.then_some(denial.error),
+                },
+                SystemTime::now(),
+            ));
+        }
+    }
+}
+
+/// An API's name as Kafka's specs spell it (`Produce`), for audit lines.
+fn api_name(api_key: i16) -> String {
+    ApiKey::try_from(api_key).map_or_else(|_| format!("ApiKey{api_key}"), |api| format!("{api:?}"))
 }
 
 /// The two pumps between a client and the broker of its route, until either side ends.
@@ -402,6 +455,9 @@ async fn pumps<C: Connection, B: Connection>(
     let counting = Counting {
         metrics: &gw.metrics,
         counters,
+        audit: gw.audit(),
+        principal: admitted.principal.as_deref(),
+        peer,
     };
     let limits = Limits {
         max_frame: config.max_frame_bytes,
@@ -411,6 +467,14 @@ async fn pumps<C: Connection, B: Connection>(
     let mut exchange = Exchange::new(limits, Instant::now());
     if admitted.login.is_some() {
         exchange = exchange.with_edge_login();
+    }
+    // The policy of the configuration this connection was admitted under, to its end.
+    if let Some(policy) = config.identity.as_ref().and_then(|i| i.policy.clone()) {
+        exchange = exchange.with_authorizer(Authorizer {
+            policy,
+            principal: admitted.principal.clone(),
+            topics: gw.topic_ids.clone(),
+        });
     }
     let shared = Shared {
         exchange: Mutex::new(exchange),

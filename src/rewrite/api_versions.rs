@@ -1,14 +1,13 @@
 //! ApiVersions (key 18): the gateway offers clients only what it can rewrite.
 //!
-//! Each API in the rewrite set is capped at the highest version whose response the gateway
-//! can decode, so no client negotiates a version that would slip an address through
-//! unparsed, whatever the broker supports. Produce and Fetch are capped just below the
-//! versions that added `NodeEndpoints` (KIP-951): decoding every Produce and Fetch response
-//! to find a field that is almost always absent would cost the hot path a full parse, and
-//! clients without it fall back to a Metadata refresh, which the gateway rewrites anyway.
-//! The KRaft quorum APIs that carry controller endpoints are not offered at all: clients
-//! never need them on a broker listener. Every other API, known or not, keeps the
-//! broker's own range.
+//! Each API is offered up to the highest version reviewed for fields that name brokers, and
+//! each API in the rewrite set only up to the highest version whose response the gateway
+//! rewrites, so no client negotiates a version that would slip an address through, whatever
+//! the broker supports. Produce (v10+) and Fetch (v16+) answers carry KIP-951 leader hints
+//! (`NodeEndpoints`) in a tagged tail after the records: the records stream through as before
+//! and only that tail is rewritten, so the latest versions keep the zero-copy path. The KRaft
+//! quorum APIs that carry controller endpoints are not offered at all: clients never need
+//! them on a broker listener.
 //!
 //! Capping versions has a second half: a client that sees a feature finalized at some level
 //! uses behaviour that needs certain API versions (transaction.version 2 makes the Java

@@ -8,10 +8,11 @@ kafkajs and aiokafka ignore the stray answer).  Through kafka-edge the same
 connection must stay usable too: this test sends three acks=0 Produce
 requests back to back, then a Metadata request, on one connection to the
 partition leader, and expects the Metadata answer, and all three records in
-the topic.  kafka-edge 0.1 closes the connection instead ("broker sent a
-response with no request outstanding" / "stream out of sync"), which loses
-the acks=0 requests still in flight: the compatibility matrix saw acks=0
-producers that send several requests lose records through kafka-edge only.
+the topic.  Before the gateway owned its correlation ids, kafka-edge closed
+the connection instead ("broker sent a response with no request
+outstanding"), which lost the acks=0 requests still in flight: the
+compatibility matrix saw acks=0 producers lose records through kafka-edge
+only.
 """
 
 import socket

@@ -124,6 +124,7 @@ class ConfigGateway:
     upstream_tls: {"ca", optional "cert", "key", "verify_hostname"}.
     upstream_sasl: {"mechanism", "username", "password_file" or "password_env"}.
     admin_port: serve /livez, /readyz and /metrics on listen_ip:admin_port.
+    extra: more keys, {section: {key: value}}, merged into the sections above.
     env: more environment variables for the gateway process.
     """
 
@@ -142,10 +143,12 @@ class ConfigGateway:
         upstream_tls=None,
         upstream_sasl=None,
         admin_port=None,
+        extra=None,
         env=None,
         prefix=(),
     ):
         self.name = name
+        self.logdir = logdir
         self.node_ids = sorted(node_ids)
         self.listen_ip = listen_ip
         self.listen_port = listen_port
@@ -171,6 +174,12 @@ class ConfigGateway:
             sections.append(("tls", dict(tls)))
         if sni_domain:
             sections.append(("sni", {"domain": sni_domain}))
+        for section, keys in (extra or {}).items():
+            named = [body for name, body in sections if name == section]
+            if named:
+                named[0].update(keys)
+            else:
+                sections.append((section, dict(keys)))
         self.config_path = os.path.join(logdir, "%s.toml" % name)
         with open(self.config_path, "w") as f:
             f.write(render_config(sections))
@@ -178,8 +187,10 @@ class ConfigGateway:
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("NO_COLOR", "1")
-        cmd = list(prefix) + [gateway_binary(), "--config", self.config_path]
-        self.proc = ManagedProc(name, cmd, logdir, env=env)
+        self.cmd = list(prefix) + [gateway_binary(), "--config", self.config_path]
+        self.env = env
+        self.starts = 1
+        self.proc = ManagedProc(name, self.cmd, logdir, env=env)
 
     # ------------------------------------------------------------ addresses
 
@@ -247,6 +258,15 @@ class ConfigGateway:
 
     def stop(self):
         return self.proc.stop(signal.SIGTERM)
+
+    def restart(self, connect_check=None):
+        """Stops the gateway (SIGTERM: it drains in-flight requests) and starts it again on the
+        same ports and configuration; returns once it accepts connections. Its log goes on in
+        a new file, NAME-2.log and so on."""
+        self.stop()
+        self.starts += 1
+        self.proc = ManagedProc("%s-%d" % (self.name, self.starts), self.cmd, self.logdir, env=self.env)
+        self.wait_ready(connect_check)
 
 
 def start_config_gateway(*args, connect_check=None, wait_brokers=True, **kwargs):

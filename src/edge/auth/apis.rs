@@ -5,12 +5,19 @@
 //!
 //! The data path, for each request of a principal: [`api`] by key; `Open` passes;
 //! `InterBroker` is refused (clients never send them); `Checked` runs every [`Check`] whose
-//! versions hold the request's version and whose condition holds, calling
-//! [`crate::edge::auth::policy::Policy::decide`] for each resource the `field` names. A
+//! versions hold the request's version and whose conditions hold, calling
+//! [`crate::edge::auth::policy::Policy::decide`] for each resource the `field` names
+//! ([`crate::edge::auth::resources`] does all of it from the request's bytes). A
 //! `Request`-scope denial answers the whole request with the error; an `Each`-scope denial
 //! gives that entry the error in the answer, as a broker does, or, for a gateway that does
 //! not split requests, answers the whole request with it. A key with no entry (vendor APIs,
 //! keys after 94) is refused while a policy is configured.
+//!
+//! Fields and conditions are paths of the spec's field names (`Topics[].Name`), checked
+//! against the schema of every version they claim by this module's tests. Where a check's
+//! field holds null, the request names no resource the principal could be granted: it is
+//! denied, unless a condition excluded the null (as `TransactionalId` of an idempotent
+//! producer).
 
 use std::ops::RangeInclusive;
 
@@ -51,29 +58,63 @@ pub enum Scope {
     Each,
 }
 
+/// A condition on a request's field. A field the request's version lacks reads as its
+/// default. A condition on a field of the same array entry as the check's field (`Topics[].Name`
+/// for `Topics[].TopicId`) holds or not entry by entry; one on a field outside the check's
+/// arrays holds for the whole request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Null(&'static str),
+    NotNull(&'static str),
+    /// An integer field, or a boolean as 0 or 1, has this value.
+    Is(&'static str, i64),
+    /// An integer field is at least this value.
+    AtLeast(&'static str, i64),
+}
+
+impl When {
+    pub fn field(self) -> &'static str {
+        match self {
+            When::Null(field) | When::NotNull(field) => field,
+            When::Is(field, _) | When::AtLeast(field, _) => field,
+        }
+    }
+}
+
 /// One authorization a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub operation: Operation,
     pub named: Named,
     /// Where the request names it, in the spec's field names (`Topics[].Name`); empty for
-    /// the cluster and for any topic.
+    /// the cluster and for any topic. For [`Named::ConfigResources`], the name field, with
+    /// `ResourceType` beside it.
     pub field: &'static str,
     pub versions: RangeInclusive<i16>,
-    /// A condition on the request, when the check does not always apply.
-    pub when: Option<&'static str>,
+    /// Conditions on the request, all of which must hold for the check to apply.
+    pub when: &'static [When],
+    /// A boolean field of the request that, set false, makes the check needless: when the
+    /// principal may not, the request goes on with it false instead of being refused
+    /// (Metadata's `AllowAutoTopicCreation`).
+    pub fallback: Option<&'static str>,
     /// The error code a broker answers with.
     pub error: i16,
     pub scope: Scope,
 }
 
 /// What an answer must drop for a principal: entries naming what it may not see.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseFilter {
     pub operation: Operation,
     pub named: Named,
-    /// The response field naming each entry.
-    pub field: &'static str,
+    /// The response fields naming entries. An entry is the innermost array element around
+    /// the field; outside arrays, the nullable struct around it, which is made null.
+    pub fields: &'static [&'static str],
+    /// A request array that, when it holds entries, names what the answer lists: entries the
+    /// principal may not see then stay, with `error` and nothing else, as a broker answers
+    /// for named resources the principal may not describe. Otherwise they are dropped.
+    pub named_by: Option<&'static str>,
+    pub error: i16,
 }
 
 /// How an API is authorized.
@@ -131,10 +172,16 @@ pub fn api(key: i16) -> Option<Api> {
         key,
         name,
         access: access(),
-        filter: filter.map(|(operation, named, field)| ResponseFilter {
+        filter: filter.map(|(operation, named, fields, named_by)| ResponseFilter {
             operation,
             named,
-            field,
+            fields,
+            named_by,
+            error: match named {
+                Groups => GROUP,
+                TransactionalIds => TXN,
+                _ => TOPIC,
+            },
         }),
     })
 }
@@ -155,15 +202,16 @@ fn check(
         named,
         field,
         versions,
-        when: None,
+        when: &[],
+        fallback: None,
         error,
         scope,
     }
 }
 
-fn when(check: Check, condition: &'static str) -> Check {
+fn when(check: Check, conditions: &'static [When]) -> Check {
     Check {
-        when: Some(condition),
+        when: conditions,
         ..check
     }
 }
@@ -203,7 +251,12 @@ use Named::*;
 use Operation::*;
 use Scope::{Each, Request};
 
-type Filter = Option<(Operation, Named, &'static str)>;
+type Filter = Option<(
+    Operation,
+    Named,
+    &'static [&'static str],
+    Option<&'static str>,
+)>;
 
 /// Index = API key.
 #[allow(clippy::type_complexity)]
@@ -214,7 +267,7 @@ const ENTRIES: [(&str, fn() -> Access, Filter); KEYS] = [
     (
         "Metadata",
         metadata,
-        Some((Describe, TopicNames, "Topics[].Name")),
+        Some((Describe, TopicNames, &["Topics[].Name"], Some("Topics"))),
     ),
     ("LeaderAndIsr", inter_broker, None),
     ("StopReplica", inter_broker, None),
@@ -231,7 +284,7 @@ const ENTRIES: [(&str, fn() -> Access, Filter); KEYS] = [
     (
         "ListGroups",
         open,
-        Some((Describe, Groups, "Groups[].GroupId")),
+        Some((Describe, Groups, &["Groups[].GroupId"], None)),
     ),
     ("SaslHandshake", open, None),
     ("ApiVersions", open, None),
@@ -288,7 +341,8 @@ const ENTRIES: [(&str, fn() -> Access, Filter); KEYS] = [
         Some((
             Describe,
             TransactionalIds,
-            "TransactionStates[].TransactionalId",
+            &["TransactionStates[].TransactionalId"],
+            None,
         )),
     ),
     ("AllocateProducerIds", inter_broker, None),
@@ -299,7 +353,17 @@ const ENTRIES: [(&str, fn() -> Access, Filter); KEYS] = [
     ("PushTelemetry", open, None),
     ("AssignReplicasToDirs", inter_broker, None),
     ("ListConfigResources", admin, None),
-    ("DescribeTopicPartitions", describe_topic_partitions, None),
+    // An empty topic list asks for every topic, and the answer's cursor names the next one.
+    (
+        "DescribeTopicPartitions",
+        describe_topic_partitions,
+        Some((
+            Describe,
+            TopicNames,
+            &["Topics[].Name", "NextCursor.TopicName"],
+            None,
+        )),
+    ),
     ("ShareGroupHeartbeat", share_group_heartbeat, None),
     ("ShareGroupDescribe", group_describe, None),
     ("ShareFetch", share_fetch, None),
@@ -336,7 +400,7 @@ fn produce() -> Access {
                 TXN,
                 Request,
             ),
-            "TransactionalId is not null",
+            &[When::NotNull("TransactionalId")],
         ),
         check(Write, TopicNames, "TopicData[].Name", 0..=12, TOPIC, Each),
         check(
@@ -352,9 +416,14 @@ fn produce() -> Access {
 
 fn fetch() -> Access {
     Access::Checked(vec![
+        // A follower's fetch.
         when(
-            check(ClusterAdmin, Cluster, "", ALL, CLUSTER, Request),
-            "a follower's fetch: ReplicaId (v0-14) or ReplicaState.ReplicaId (v15+) >= 0",
+            check(ClusterAdmin, Cluster, "", 0..=14, CLUSTER, Request),
+            &[When::AtLeast("ReplicaId", 0)],
+        ),
+        when(
+            check(ClusterAdmin, Cluster, "", 15..=i16::MAX, CLUSTER, Request),
+            &[When::AtLeast("ReplicaState.ReplicaId", 0)],
         ),
         check(Read, TopicNames, "Topics[].Topic", 0..=12, TOPIC, Each),
         check(
@@ -379,34 +448,32 @@ fn list_offsets() -> Access {
     )])
 }
 
+/// Describe on the topics is the answer's business: [`ResponseFilter`] drops from it the
+/// topics the principal may not describe, or marks them when the request named them, as a
+/// broker does. What the request itself may need is Create, for the topics a broker creates
+/// when they do not exist: always before v4, when `AllowAutoTopicCreation` from v4 (then
+/// cleared instead of refused).
 fn metadata() -> Access {
     Access::Checked(vec![
-        when(
-            check(Describe, TopicNames, "Topics[].Name", ALL, TOPIC, Each),
-            "Topics is not null (null asks for every topic: filter the answer instead)",
-        ),
-        when(
-            check(
-                Describe,
-                TopicIds,
-                "Topics[].TopicId",
-                10..=i16::MAX,
-                TOPIC,
-                Each,
-            ),
-            "the entry names its topic by id (Name is null)",
-        ),
-        when(
-            check(
-                Create,
-                TopicNames,
-                "Topics[].Name",
-                4..=i16::MAX,
-                TOPIC,
-                Each,
-            ),
-            "AllowAutoTopicCreation: without Create, forward the request with it false",
-        ),
+        check(Create, TopicNames, "Topics[].Name", 0..=3, TOPIC, Each),
+        Check {
+            fallback: Some("AllowAutoTopicCreation"),
+            ..when(
+                check(
+                    Create,
+                    TopicNames,
+                    "Topics[].Name",
+                    4..=i16::MAX,
+                    TOPIC,
+                    Each,
+                ),
+                // From v10, an entry may name its topic by id instead, which creates nothing.
+                &[
+                    When::Is("AllowAutoTopicCreation", 1),
+                    When::NotNull("Topics[].Name"),
+                ],
+            )
+        },
     ])
 }
 
@@ -457,14 +524,16 @@ fn offset_fetch() -> Access {
 }
 
 fn find_coordinator() -> Access {
+    const GROUP_KEY: &[When] = &[When::Is("KeyType", 0)];
+    const TXN_KEY: &[When] = &[When::Is("KeyType", 1)];
     Access::Checked(vec![
         when(
             check(Describe, Groups, "Key", 0..=3, GROUP, Request),
-            "KeyType is 0 (group)",
+            GROUP_KEY,
         ),
         when(
             check(Describe, TransactionalIds, "Key", 1..=3, TXN, Request),
-            "KeyType is 1 (transaction)",
+            TXN_KEY,
         ),
         when(
             check(
@@ -475,7 +544,7 @@ fn find_coordinator() -> Access {
                 GROUP,
                 Each,
             ),
-            "KeyType is 0 (group)",
+            GROUP_KEY,
         ),
         when(
             check(
@@ -486,11 +555,12 @@ fn find_coordinator() -> Access {
                 TXN,
                 Each,
             ),
-            "KeyType is 1 (transaction)",
+            TXN_KEY,
         ),
+        // 2 is the share coordinator, which only brokers ask for; later types are unknown.
         when(
             check(ClusterAdmin, Cluster, "", ALL, CLUSTER, Request),
-            "KeyType is 2 (share coordinator: brokers only)",
+            &[When::AtLeast("KeyType", 2)],
         ),
     ])
 }
@@ -533,7 +603,7 @@ fn delete_topics() -> Access {
                 TOPIC,
                 Each,
             ),
-            "Name is not null",
+            &[When::NotNull("Topics[].Name")],
         ),
         when(
             check(
@@ -544,7 +614,7 @@ fn delete_topics() -> Access {
                 TOPIC,
                 Each,
             ),
-            "Name is null",
+            &[When::Null("Topics[].Name")],
         ),
     ])
 }
@@ -571,20 +641,22 @@ fn init_producer_id() -> Access {
                 TXN,
                 Request,
             ),
-            "TransactionalId is not null",
+            &[When::NotNull("TransactionalId")],
         ),
+        // An idempotent producer.
         when(
             check(Write, AnyTopic, "", ALL, CLUSTER, Request),
-            "TransactionalId is null (an idempotent producer)",
+            &[When::Null("TransactionalId")],
         ),
     ])
 }
 
 fn offset_for_leader_epoch() -> Access {
     Access::Checked(vec![
+        // A follower.
         when(
             check(ClusterAdmin, Cluster, "", 3..=i16::MAX, CLUSTER, Request),
-            "ReplicaId >= 0 (a follower)",
+            &[When::AtLeast("ReplicaId", 0)],
         ),
         check(Describe, TopicNames, "Topics[].Topic", ALL, TOPIC, Each),
     ])
@@ -665,7 +737,7 @@ fn describe_configs() -> Access {
     Access::Checked(vec![check(
         Describe,
         ConfigResources,
-        "Resources[]",
+        "Resources[].ResourceName",
         ALL,
         TOPIC,
         Each,
@@ -676,7 +748,7 @@ fn alter_configs() -> Access {
     Access::Checked(vec![check(
         Alter,
         ConfigResources,
-        "Resources[]",
+        "Resources[].ResourceName",
         ALL,
         TOPIC,
         Each,
@@ -734,12 +806,18 @@ fn describe_transactions() -> Access {
     )])
 }
 
+/// A null subscription names nothing; a regex subscription is resolved by the broker, and
+/// its topics are checked when fetched.
 fn consumer_group_heartbeat() -> Access {
     Access::Checked(vec![
         check(Read, Groups, "GroupId", ALL, GROUP, Request),
-        when(
-            check(Describe, TopicNames, "SubscribedTopicNames[]", ALL, TOPIC, Request),
-            "SubscribedTopicNames is not null (a regex subscription is resolved by the broker; its topics are checked when fetched)",
+        check(
+            Describe,
+            TopicNames,
+            "SubscribedTopicNames[]",
+            ALL,
+            TOPIC,
+            Request,
         ),
     ])
 }
@@ -758,16 +836,13 @@ fn describe_topic_partitions() -> Access {
 fn share_group_heartbeat() -> Access {
     Access::Checked(vec![
         check(Read, Groups, "GroupId", ALL, GROUP, Request),
-        when(
-            check(
-                Describe,
-                TopicNames,
-                "SubscribedTopicNames[]",
-                ALL,
-                TOPIC,
-                Request,
-            ),
-            "SubscribedTopicNames is not null",
+        check(
+            Describe,
+            TopicNames,
+            "SubscribedTopicNames[]",
+            ALL,
+            TOPIC,
+            Request,
         ),
     ])
 }
@@ -779,13 +854,9 @@ fn share_fetch() -> Access {
     ])
 }
 
+/// A null topology (every heartbeat but the first) names nothing.
 fn streams_group_heartbeat() -> Access {
-    let topics = |field| {
-        when(
-            check(Describe, TopicNames, field, ALL, TOPIC, Request),
-            "Topology is not null",
-        )
-    };
+    let topics = |field| check(Describe, TopicNames, field, ALL, TOPIC, Request);
     Access::Checked(vec![
         check(Read, Groups, "GroupId", ALL, GROUP, Request),
         topics("Topology.Subtopologies[].SourceTopics[]"),
@@ -828,6 +899,90 @@ mod tests {
     use kafka_protocol::messages::ApiKey;
 
     use super::*;
+    use crate::edge::auth::schema::{self, Message};
+
+    /// Whether every field along `path` is in `message` at `version`.
+    fn present(message: &Message, path: &str, version: i16) -> bool {
+        let mut prefix = String::new();
+        path.split('.').all(|segment| {
+            if !prefix.is_empty() {
+                prefix.push('.');
+            }
+            prefix.push_str(segment);
+            message.field(&prefix).is_some_and(|f| f.present(version))
+        })
+    }
+
+    /// Every path of the table names a field of the request, in every version the check
+    /// claims (within the versions Kafka 4.4 has); a condition outside the check's arrays
+    /// (or on a check without a field) reads one value for the whole request.
+    #[test]
+    fn every_path_names_a_field_in_every_version_it_claims() {
+        let mut paths = 0;
+        for key in 0..KEYS as i16 {
+            let api = api(key).unwrap();
+            let message = schema::request(key).unwrap();
+            let Access::Checked(checks) = &api.access else {
+                continue;
+            };
+            for check in checks {
+                let lo = (*check.versions.start()).max(message.versions.lo);
+                let hi = (*check.versions.end()).min(message.versions.hi);
+                assert!(lo <= hi, "{} {check:?}: no version", api.name);
+                for version in lo..=hi {
+                    if !check.field.is_empty() {
+                        assert!(
+                            present(message, check.field, version),
+                            "{} v{version} {}",
+                            api.name,
+                            check.field
+                        );
+                        paths += 1;
+                    }
+                    for condition in check.when {
+                        let field = condition.field();
+                        // A field the version lacks reads as its default.
+                        assert!(message.field(field).is_some(), "{} {field}", api.name);
+                        let arrays = field.rsplit_once("[].").map_or("", |(a, _)| a);
+                        assert!(
+                            check.field.starts_with(arrays),
+                            "{} {field} outside {}",
+                            api.name,
+                            check.field
+                        );
+                    }
+                    if let Some(flag) = check.fallback {
+                        assert!(
+                            present(message, flag, version),
+                            "{} v{version} {flag}",
+                            api.name
+                        );
+                        assert_eq!(message.field(flag).unwrap().ty, schema::Type::Bool);
+                    }
+                }
+            }
+            if let Some(filter) = &api.filter {
+                let response = schema::response(key).unwrap();
+                for version in response.versions.lo..=response.versions.hi {
+                    for field in filter.fields {
+                        assert!(
+                            present(response, field, version),
+                            "{} v{version} {field}",
+                            api.name
+                        );
+                    }
+                    if let Some(named_by) = filter.named_by {
+                        assert!(
+                            present(message, named_by, version),
+                            "{} v{version} {named_by}",
+                            api.name
+                        );
+                    }
+                }
+            }
+        }
+        assert!(paths > 250, "{paths}");
+    }
 
     #[test]
     fn every_key_from_0_to_94_has_one_entry_named_as_kafka_names_it() {
@@ -905,7 +1060,7 @@ mod tests {
         assert_eq!(first(29, 3), (ClusterAdmin, Cluster, Request));
         assert_eq!(api(18).unwrap().access, Access::Open);
         assert_eq!(api(4).unwrap().access, Access::InterBroker);
-        assert_eq!(api(3).unwrap().filter.unwrap().field, "Topics[].Name");
+        assert_eq!(api(3).unwrap().filter.unwrap().fields, ["Topics[].Name"]);
         let open: Vec<_> = (0..KEYS as i16)
             .filter_map(api)
             .filter(|a| a.access == Access::Open)

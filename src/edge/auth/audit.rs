@@ -25,6 +25,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::edge::auth::policy::{Operation, Resource};
+use crate::edge::auth::resources::Target;
+use crate::edge::auth::verdict::topic_id_text;
 
 /// Something worth a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +47,15 @@ pub enum Event<'a> {
         client: SocketAddr,
         api: &'a str,
         operation: Operation,
-        resource: Resource<'a>,
-        /// [`crate::edge::auth::policy::DenyReason::code`], or `unmapped_topic_id`,
-        /// `inter_broker`, `unknown_api`.
+        /// What was refused: a resource, or a topic id the gateway has no name for.
+        target: Target<'a>,
+        /// [`crate::edge::auth::policy::DenyReason::code`], `unmapped_topic_id`,
+        /// `unknown_resource_type`, `null_name`, or why the request closed the connection
+        /// ([`crate::edge::auth::verdict::Refusal::code`], `not_logged_in`).
         reason: &'a str,
-        error_code: i16,
+        /// The error the gateway answered with; `None` when it closed the connection
+        /// instead (a request with no answer to refuse it by, as a broker closes).
+        error_code: Option<i16>,
     },
 }
 
@@ -102,7 +108,7 @@ pub fn line(event: &Event<'_>, at: SystemTime) -> String {
             client,
             api,
             operation,
-            resource,
+            target,
             reason,
             error_code,
         } => Line {
@@ -112,11 +118,11 @@ pub fn line(event: &Event<'_>, at: SystemTime) -> String {
             client: client.to_string(),
             mechanism: None,
             api: Some(api),
-            resource: Some(resource_text(resource)),
+            resource: Some(target_text(target)),
             operation: Some(operation.name()),
             decision: decision(false),
             reason,
-            error_code: Some(*error_code),
+            error_code: *error_code,
         },
     };
     // serde_json escapes control characters, so a name cannot forge a line.
@@ -130,6 +136,15 @@ fn decision(allowed: bool) -> &'static str {
         "allow"
     } else {
         "deny"
+    }
+}
+
+fn target_text(target: &Target<'_>) -> String {
+    match target {
+        Target::Resource(resource) => resource_text(resource),
+        Target::UnknownTopicId(id) => format!("topic_id:{}", topic_id_text(id)),
+        Target::UnknownResourceType(t) => format!("config_resource_type:{t}"),
+        Target::Null => "null".into(),
     }
 }
 
@@ -319,9 +334,9 @@ mod tests {
                 client: client(),
                 api: "Produce",
                 operation: Operation::Write,
-                resource: Resource::Topic("team-b.orders"),
+                target: Target::Resource(Resource::Topic("team-b.orders")),
                 reason: "resource_not_granted",
-                error_code: 29,
+                error_code: Some(29),
             },
             at,
         );
@@ -332,6 +347,21 @@ mod tests {
         assert_eq!(parsed["operation"], "write");
         assert_eq!(parsed["decision"], "deny");
         assert_eq!(parsed["error_code"], 29);
+        let unmapped = line(
+            &Event::Denial {
+                principal: "alice",
+                client: client(),
+                api: "Fetch",
+                operation: Operation::Read,
+                target: Target::UnknownTopicId([0xfb; 16]),
+                reason: "unmapped_topic_id",
+                error_code: None,
+            },
+            at,
+        );
+        let parsed: Value = serde_json::from_str(&unmapped).unwrap();
+        assert_eq!(parsed["resource"], "topic_id:-_v7-_v7-_v7-_v7-_v7-w");
+        assert!(parsed.get("error_code").is_none(), "closed, not answered");
         let unknown = line(
             &Event::Authentication {
                 principal: None,

@@ -39,6 +39,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -174,7 +175,8 @@ pub struct EdgeIdentity {
     pub client_auth: Option<ClientAuth>,
     pub upstream: UpstreamIdentities,
     /// `None`: no policy, every request passes as before. `Some`: deny unless granted.
-    pub policy: Option<Policy>,
+    /// Shared by the connections admitted under this configuration.
+    pub policy: Option<Arc<Policy>>,
     pub audit: Option<Audit>,
 }
 
@@ -286,7 +288,7 @@ pub fn validate(sections: Sections, context: Context) -> Result<EdgeIdentity, Ve
         context,
         &mut problems,
     );
-    let policy = sections.policy.map(|s| policy(s, &mut problems));
+    let policy = sections.policy.map(|s| Arc::new(policy(s, &mut problems)));
     let audit = sections.audit.map(|s| {
         let queue = s.queue.unwrap_or(DEFAULT_AUDIT_QUEUE);
         if queue == 0 {
