@@ -2,7 +2,8 @@
 //!
 //! - `peek_request/produce_v9`: the request head peek every request pays.
 //! - `rewrite/*`: each response rewrite, at the highest version the gateway offers for it
-//!   (Metadata also at v12 with 100 brokers and 1,000 partitions, the figure quoted so far).
+//!   (Metadata also at v12 with 100 brokers and 1,000 partitions, the figure quoted so far, and
+//!   with 100 brokers and 50,000 partitions).
 //!   Metadata at 3 brokers and 10 partitions is what every client pays at bootstrap; the
 //!   ShareFetch pair shows what a response that names no broker costs against one that does.
 //!   The group descriptions (classic, KIP-848 consumer, share and streams) describe one group
@@ -576,6 +577,13 @@ fn rewrite_cases() -> Vec<Case> {
             Rewrite::Metadata,
             12,
             &metadata(100, 1000),
+        ),
+        // Issue 13's scale case: 100 brokers, 50,000 partitions (a 2 MB answer).
+        Case::new(
+            "metadata_v12_100_brokers_50000_partitions".into(),
+            Rewrite::Metadata,
+            12,
+            &metadata(100, 50_000),
         ),
         Case::new(
             format!("metadata_v{metadata_version}_3_brokers_10_partitions"),

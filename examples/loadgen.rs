@@ -1,22 +1,19 @@
-//! The load generator and mock cluster host of the end-to-end benchmark (`scripts/bench-e2e`).
+//! The librdkafka load generator of the end-to-end benchmark (`scripts/bench-e2e`).
 //!
-//! One binary, several modes, each a separate process so that `/proc` can tell broker, proxy
-//! and client CPU apart:
+//! One binary, several modes, each run as a separate process so that `/proc` can tell broker,
+//! proxy and client CPU apart:
 //!
-//! - `cluster`: hosts librdkafka's mock Kafka clusters until stdin closes. A cluster either
-//!   advertises its brokers' own ports (direct and kafka-edge use it) or a proxy's per-broker
-//!   ports (`NAME=PORT1,PORT2,...`): an L4 proxy cannot rewrite Metadata, so for haproxy the
-//!   brokers themselves advertise haproxy's frontends.
 //! - `fill`: writes whole batches of about 1 MB to every partition of a topic.
 //! - `produce`, `consume`, `latency`: the workloads. Each prints one JSON line with
 //!   what it moved, how long it took, and the CPU ticks and memory of every `--watch`ed process
 //!   (and itself) over exactly the measured window, so client start-up is never counted.
 //!
-//! Build: `cargo build --release --example loadgen` (librdkafka is compiled in by rdkafka-sys).
+//! Build: `cargo build --release --example loadgen` (librdkafka is compiled in by rdkafka-sys,
+//! without TLS). `scripts/bench-e2e` builds this same file against librdkafka with OpenSSL in a
+//! cache directory, so that TLS targets can be measured (`--set security.protocol=ssl`).
 
 use std::ffi::CString;
 use std::fmt::Write as _;
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -30,7 +27,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
-#[command(about = "kafka-edge end-to-end benchmark: mock cluster host and load generator")]
+#[command(about = "kafka-edge end-to-end benchmark: the librdkafka load generator")]
 struct Cli {
     #[command(subcommand)]
     mode: Mode,
@@ -38,8 +35,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Mode {
-    /// Host mock clusters until stdin closes.
-    Cluster(ClusterArgs),
     /// Fill every partition of a topic with whole ~1 MB batches.
     Fill(FillArgs),
     /// Produce as fast as possible for a while (acks=1, big batches, no compression).
@@ -51,20 +46,6 @@ enum Mode {
 }
 
 #[derive(Args)]
-struct ClusterArgs {
-    /// Brokers per cluster (node ids 1..=N).
-    #[arg(long, default_value_t = 3)]
-    brokers: i32,
-    /// A cluster: `NAME` (advertises its own ports) or `NAME=PORT1,PORT2,...` (broker N
-    /// advertises 127.0.0.1:PORT_N). Repeatable.
-    #[arg(long = "cluster", required = true)]
-    clusters: Vec<String>,
-    /// A topic in every cluster: `NAME:PARTITIONS`. Repeatable.
-    #[arg(long = "topic")]
-    topics: Vec<String>,
-}
-
-#[derive(Args)]
 struct Common {
     #[arg(long)]
     bootstrap: String,
@@ -73,6 +54,22 @@ struct Common {
     /// `NAME=PID`: report CPU ticks and memory of this process over the measured window.
     #[arg(long = "watch")]
     watch: Vec<String>,
+    /// `KEY=VALUE`: one more librdkafka setting (TLS: `security.protocol=ssl`,
+    /// `ssl.ca.location=FILE`). Repeatable.
+    #[arg(long = "set")]
+    set: Vec<String>,
+}
+
+impl Common {
+    /// The `--set` settings after the mode's own, so a run can override any of them.
+    fn settings<'a>(&'a self, own: &[(&'a str, String)]) -> anyhow::Result<Vec<(&'a str, String)>> {
+        let mut out = own.to_vec();
+        for kv in &self.set {
+            let (k, v) = kv.split_once('=').context("--set KEY=VALUE")?;
+            out.push((k, v.to_owned()));
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Args)]
@@ -84,7 +81,7 @@ struct FillArgs {
     /// Records per batch (one batch per partition per pass; 900 x 1 KiB is about 0.93 MB).
     #[arg(long, default_value_t = 900)]
     records_per_batch: usize,
-    /// Batches per partition (the mock keeps at most 5 MiB per partition).
+    /// Batches per partition.
     #[arg(long, default_value_t = 4)]
     batches: usize,
     /// Fill only partitions 0, N, 2N, ... (with N = the broker count: one broker's partitions).
@@ -129,7 +126,6 @@ struct LatencyArgs {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.mode {
-        Mode::Cluster(args) => cluster(args),
         Mode::Fill(args) => fill(args),
         Mode::Produce(args) => produce(args),
         Mode::Consume(args) => consume(args),
@@ -139,115 +135,6 @@ fn main() {
         eprintln!("loadgen: {e:#}");
         std::process::exit(1);
     }
-}
-
-// === mock clusters ===
-
-/// A mock cluster on its own librdkafka handle. The safe `rdkafka::mocking::MockCluster`
-/// cannot change what a broker advertises, so this goes through the raw API.
-struct Mock {
-    raw: *mut rdkafka_sys::rd_kafka_mock_cluster_t,
-    // Hosts the cluster; dropped only after `Drop::drop` has destroyed the cluster.
-    _host: BaseProducer,
-}
-
-impl Mock {
-    fn new(brokers: i32) -> anyhow::Result<Mock> {
-        let host: BaseProducer = ClientConfig::new().create()?;
-        // SAFETY: the handle is valid for the call; `Drop` destroys the cluster before the
-        // handle goes, as librdkafka requires.
-        let raw =
-            unsafe { rdkafka_sys::rd_kafka_mock_cluster_new(host.client().native_ptr(), brokers) };
-        if raw.is_null() {
-            bail!("rd_kafka_mock_cluster_new failed");
-        }
-        Ok(Mock { raw, _host: host })
-    }
-
-    fn bootstraps(&self) -> String {
-        // SAFETY: the cluster is alive; librdkafka owns the returned string, copied at once.
-        unsafe {
-            std::ffi::CStr::from_ptr(rdkafka_sys::rd_kafka_mock_cluster_bootstraps(self.raw))
-                .to_string_lossy()
-                .into_owned()
-        }
-    }
-
-    /// Creates a topic with replication factor 1. The mock then makes node
-    /// `(partition % brokers) + 1` the leader of each partition.
-    fn topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
-        let c = CString::new(name)?;
-        // SAFETY: the cluster is alive and `c` outlives the call.
-        let err =
-            unsafe { rdkafka_sys::rd_kafka_mock_topic_create(self.raw, c.as_ptr(), partitions, 1) };
-        if err as i32 != 0 {
-            bail!("creating topic {name}: {err:?}");
-        }
-        Ok(())
-    }
-
-    fn advertise(&self, node_id: i32, port: u16) -> anyhow::Result<()> {
-        let host = CString::new("127.0.0.1")?;
-        // SAFETY: the cluster is alive; librdkafka copies the host.
-        unsafe {
-            rdkafka_sys::rd_kafka_mock_broker_set_host_port(
-                self.raw,
-                node_id,
-                host.as_ptr(),
-                port.into(),
-            )
-        };
-        Ok(())
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        // SAFETY: created by rd_kafka_mock_cluster_new, destroyed once, before its handle.
-        unsafe { rdkafka_sys::rd_kafka_mock_cluster_destroy(self.raw) }
-    }
-}
-
-fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let mut mocks = Vec::new();
-    for spec in &args.clusters {
-        let (name, ports) = match spec.split_once('=') {
-            Some((name, ports)) => (name, Some(ports)),
-            None => (spec.as_str(), None),
-        };
-        let mock = Mock::new(args.brokers)?;
-        for topic in &args.topics {
-            let (topic, parts) = topic.split_once(':').context("--topic NAME:PARTITIONS")?;
-            mock.topic(topic, parts.parse()?)?;
-        }
-        let real = mock.bootstraps();
-        if let Some(ports) = ports {
-            let ports: Vec<u16> = ports.split(',').map(str::parse).collect::<Result<_, _>>()?;
-            if ports.len() != args.brokers as usize {
-                bail!(
-                    "cluster {name}: {} ports for {} brokers",
-                    ports.len(),
-                    args.brokers
-                );
-            }
-            for (i, port) in ports.into_iter().enumerate() {
-                mock.advertise(i as i32 + 1, port)?;
-            }
-        }
-        // Brokers are listed in node id order (librdkafka builds the list as it creates them).
-        println!("cluster {name} {real}");
-        mocks.push(mock);
-    }
-    println!("ready");
-    // Until stdin closes (the benchmark holds the other end).
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        if line.is_err() {
-            break;
-        }
-    }
-    drop(mocks);
-    Ok(())
 }
 
 // === /proc ===
@@ -550,13 +437,13 @@ fn fill(args: FillArgs) -> anyhow::Result<()> {
     let mut p = RawProducer::new(
         &c.bootstrap,
         &c.topic,
-        &[
+        &c.settings(&[
             ("linger.ms", "300".into()),
             ("batch.size", "1000000".into()),
             ("batch.num.messages", "1000000".into()),
             ("queue.buffering.max.messages", "0".into()),
             ("queue.buffering.max.kbytes", "1048576".into()),
-        ],
+        ])?,
     )?;
     let parts = p.partitions(&c.topic)?;
     let value = payload(args.record_bytes);
@@ -584,13 +471,13 @@ fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let mut p = RawProducer::new(
         &c.bootstrap,
         &c.topic,
-        &[
+        &c.settings(&[
             ("linger.ms", args.linger_ms.to_string()),
             ("batch.size", args.batch_bytes.to_string()),
             ("batch.num.messages", "1000000".into()),
             ("queue.buffering.max.messages", "0".into()),
             ("queue.buffering.max.kbytes", "131072".into()),
-        ],
+        ])?,
     )?;
     let parts = p.partitions(&c.topic)?;
     let value = payload(args.record_bytes);
@@ -739,7 +626,10 @@ impl Drop for ConsumerQueue {
 
 fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let c = &args.common;
-    let consumer = consumer(&c.bootstrap, &[("fetch.wait.max.ms", "10".into())])?;
+    let consumer = consumer(
+        &c.bootstrap,
+        &c.settings(&[("fetch.wait.max.ms", "10".into())])?,
+    )?;
     let low = assign_all(&consumer, &c.topic)?;
     let mut queue = ConsumerQueue::of(&consumer);
     let run_for = Duration::from_secs_f64(args.seconds);
@@ -750,8 +640,8 @@ fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let mut start = Instant::now();
     let give_up = Instant::now() + TIMEOUT;
     // The clock starts with the first record, so connecting is never counted. A partition
-    // that reaches its end goes back to its start at once: the mock keeps only 5 MiB per
-    // partition, so reading the same bytes again is how a run lasts.
+    // that reaches its end goes back to its start at once: reading the same filled topic again
+    // is how a run lasts without filling gigabytes first (the broker serves it from page cache).
     loop {
         if window.is_some() && start.elapsed() >= run_for {
             break;
@@ -789,10 +679,10 @@ fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     let mut p = RawProducer::new(
         &c.bootstrap,
         &c.topic,
-        &[
+        &c.settings(&[
             ("linger.ms", "0".into()),
             ("socket.nagle.disable", "true".into()),
-        ],
+        ])?,
     )?;
     let _ = p.partitions(&c.topic)?;
     let value = payload(args.record_bytes);
