@@ -41,10 +41,10 @@ COUNT = 20
 # reads what txn-commit-abort wrote (one partition, so aborted records come
 # before the committed ones and cannot be missed).
 TOPICS = {
-    # acks=0: one partition, and the records in one request.  Both test brokers
-    # answer acks=0 requests (the protocol sends no response) and kafka-edge
-    # 0.1 then closes the connection, losing requests still in flight on it:
-    # test_acks0.py pins that down; this row checks the rest of the path.
+    # acks=0: one partition, and the records in one request.  The mock and tansu
+    # answer acks=0 requests (the protocol sends no response); the gateway drops
+    # such answers and keeps the connection (test_acks0.py pins that down); this
+    # row checks the rest of the path.
     "produce-acks0": 1,
     "produce-acks1": 3,
     "produce-acksall": 3,
