@@ -112,9 +112,11 @@ class ClientRun:
 class JavaRun(ClientRun):
     """One JVM running `scenarios` of the Java client with kafka-clients `version`."""
 
-    def __init__(self, version, bootstrap, scenarios, topic_prefix, prefix=(), config=None, timeout=400, seconds=None):
-        """`seconds`: how long the churn scenario produces."""
-        cmd = list(prefix) + [java_binary()] + JVM + ["-cp", java_classpath(version), "kafkaedge.Main"]
+    def __init__(self, version, bootstrap, scenarios, topic_prefix, prefix=(), config=None, timeout=400, seconds=None,
+                 properties=None):  # fmt: skip
+        """`seconds`: how long the churn scenario produces; `properties`: JVM system properties."""
+        sysprops = ["-D%s=%s" % kv for kv in sorted((properties or {}).items())]
+        cmd = list(prefix) + [java_binary()] + JVM + sysprops + ["-cp", java_classpath(version), "kafkaedge.Main"]
         cmd += ["--bootstrap", bootstrap, "--prefix", topic_prefix]
         if seconds is not None:
             cmd += ["--seconds", str(seconds)]
@@ -126,6 +128,8 @@ class JavaRun(ClientRun):
 class GoRun(ClientRun):
     """The Go client running `scenarios` with one library (franz, sarama, segmentio)."""
 
-    def __init__(self, library, bootstrap, scenarios, topic_prefix, prefix=(), timeout=400):
+    def __init__(self, library, bootstrap, scenarios, topic_prefix, prefix=(), timeout=400, flags=()):
+        """`flags`: more flags of the Go client (its SASL login: -sasl, -user, -password-file, -token-file)."""
         cmd = list(prefix) + [go_binary(), "-client", library, "-bootstrap", bootstrap, "-prefix", topic_prefix]
+        cmd += list(flags)
         super().__init__(cmd + list(scenarios), timeout)

@@ -31,104 +31,25 @@ import random
 import pytest
 
 from clientrun import JavaRun
-from kafkacluster import KAFKA_VERSION, KafkaCluster
-from netns import seed_network
-from realenv import PYTHON, ManagedProc, describe, gateway_binary, register_gateway, run, stop_gateway, wait_for
-from tlsenv import TLSCLIENT, ConfigGateway, render_config, sweep_stale_netns_etc
+from edgeauth import kafka  # noqa: F401 (a fixture)
+from edgeauth import PASSWORDS, EdgeGateway, confluent, credentials, serve, values
+from kafkacluster import KAFKA_VERSION
+from realenv import describe, wait_for
+from tlsenv import net  # noqa: F401 (a fixture)
 
 RUN_TAG = "%x%02x" % (os.getpid(), random.randrange(256))
-PASSWORDS = {team: "pw-%s-%06x" % (team, random.randrange(1 << 24)) for team in ("team-a", "team-b")}
 A_TOPIC = "team-a.orders-%s" % RUN_TAG
 B_TOPIC = "team-b.orders-%s" % RUN_TAG
-
-
-@pytest.fixture(scope="module")
-def net():
-    sweep_stale_netns_etc()
-    with seed_network() as n:
-        yield n
-
-
-@pytest.fixture(scope="module")
-def kafka(net, workdir):
-    cluster = KafkaCluster(net, workdir, "kafka-authz", version=KAFKA_VERSION, brokers=1)
-    try:
-        cluster.create_topics([(A_TOPIC, 3, None), (B_TOPIC, 3, None)])
-        yield cluster.view("PLAINTEXT")
-    finally:
-        cluster.stop()
-
-
-def credentials(workdir):
-    """The gateway's credential file, written by its own CLI (passwords on stdin)."""
-    path = os.path.join(workdir, "authz-users-%s.json" % RUN_TAG)
-    for user, password in PASSWORDS.items():
-        cmd = [gateway_binary(), "credentials", "add", "--file", path, "--user", user, "--mechanism", "SCRAM-SHA-512"]
-        res = run(cmd, timeout=60, input_text=password + "\n")
-        assert res.returncode == 0, describe(res)
-    return path
-
-
-POLICY = "".join(
-    """
-[[policy.grants]]
-principals = ["{team}"]
-operations = ["read", "write", "describe", "create"]
-topics = ["{team}.*"]
-groups = ["{team}.*"]
-transactional_ids = ["{team}.*"]
-""".format(team=team)
-    for team in PASSWORDS
-)
-
-
-class PolicyGateway(ConfigGateway):
-    """kafka-edge with [client_auth], a policy and an audit log, as ConfigGateway runs it."""
-
-    def __init__(self, name, workdir, view, listen_ip, prefix):
-        self.name = name
-        self.node_ids = sorted(view.node_ids)
-        self.listen_ip = listen_ip
-        self.listen_port = 9100
-        self.port_base = 20000
-        self.host = listen_ip
-        self.sni_domain = None
-        self.tls = None
-        self.admin_port = 9300
-        self.prefix = list(prefix)
-        self.audit_path = os.path.join(workdir, "%s-audit.log" % name)
-        sections = [
-            ("gateway", {"listen": "%s:%d" % (listen_ip, self.listen_port), "advertised_host": listen_ip}),
-            ("upstream", {"bootstrap_servers": list(view.bootstrap), "connect_timeout_ms": 3000}),
-            ("admin", {"listen": "%s:%d" % (listen_ip, self.admin_port)}),
-            ("brokers", {"port_base": self.port_base}),
-            ("client_auth", {"mechanisms": ["SCRAM-SHA-512"], "credentials_file": credentials(workdir)}),
-            ("audit", {"file": self.audit_path}),
-        ]
-        self.config_path = os.path.join(workdir, "%s.toml" % name)
-        with open(self.config_path, "w") as f:
-            f.write(render_config(sections) + POLICY)
-        env = dict(os.environ, RUST_LOG="info", RUST_BACKTRACE="1", NO_COLOR="1")
-        cmd = self.prefix + [gateway_binary(), "--config", self.config_path]
-        self.proc = ManagedProc(name, cmd, workdir, env=env)
-
-    def audit(self):
-        try:
-            with open(self.audit_path) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+TOPICS = [A_TOPIC, B_TOPIC]
 
 
 @pytest.fixture(scope="module")
 def gateway(net, kafka, workdir):
-    gw = PolicyGateway("kafka-edge-authz", workdir, kafka, net.edge_client_ip, net.prefix(net.ns_edge))
-    register_gateway(gw, connect_check=net.connect_check(net.ns_client))
-    gw.cluster = kafka
-    try:
-        yield gw
-    finally:
-        stop_gateway(gw)
+    users = credentials(os.path.join(workdir, "authz-users-%s.json" % RUN_TAG))
+    gw = EdgeGateway("kafka-edge-authz", workdir, kafka, net.edge_client_ip, 9100, net.prefix(net.ns_edge),
+                     client_auth={"mechanisms": ["SCRAM-SHA-512"], "credentials_file": users},
+                     port_base=20000, admin_port=9300)  # fmt: skip
+    yield from serve(gw, net, kafka)
 
 
 def login(team):
@@ -138,22 +59,6 @@ def login(team):
         "sasl.username": team,
         "sasl.password": PASSWORDS[team],
     }
-
-
-def confluent(net, gw, conf, *args, deadline=30):
-    """One kclient.py operation of confluent-kafka with `conf`, from the client namespace."""
-    cmd = net.prefix(net.ns_client) + [PYTHON, TLSCLIENT]
-    for key, value in sorted(conf.items()):
-        cmd += ["-X", "%s=%s" % (key, value)]
-    cmd += ["confluent", "--bootstrap", gw.bootstrap, "--deadline", str(deadline)] + [str(a) for a in args]
-    res = run(cmd, timeout=deadline + 60)
-    lines = (res.stdout or "").strip().splitlines()
-    data = json.loads(lines[-1]) if lines else None
-    return data, res
-
-
-def values(prefix, count):
-    return ["%s-%05d" % (prefix, i) for i in range(count)]
 
 
 def test_a_team_produces_and_consumes_its_own_topic(net, gateway):

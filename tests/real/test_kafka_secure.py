@@ -25,9 +25,9 @@ import pytest
 
 from clientrun import JavaRun
 from kafkacluster import KAFKA_VERSION, KafkaCluster
-from netns import leak_scan, seed_network
+from netns import leak_scan
 from realenv import describe, run, stop_gateway, wait_for
-from tlsenv import SecureClient, make_pki, start_config_gateway, sweep_stale_netns_etc
+from tlsenv import SecureClient, make_pki, net, start_config_gateway  # noqa: F401 (net: a fixture)
 
 HOSTNAMES = {n: "kafka-%d.kafka-headless.kafka.svc.cluster.local" % (n - 1) for n in (1, 2, 3)}
 USER = "edge-secure-user"
@@ -37,13 +37,6 @@ KINDS = ("dns-kcat-2.16", "dns-confluent", "mtls", "sasl-scram", "sasl-plain", "
 TOPICS = {kind: "secure-%s-%s" % (kind, RUN_TAG) for kind in KINDS}
 # Gateway k of this module: bootstrap on 9100+k, broker N on 20000+100k+N (the namespaces are fresh).
 GATEWAY_NUMBERS = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def net():
-    sweep_stale_netns_etc()
-    with seed_network() as n:
-        yield n
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,15 @@ ssl.key.location) and the SASL ones (sasl.mechanism, sasl.username, ...).
 Everything else, including the JSON output and exit codes, is kclient.py's
 (see its docstring); this file only injects the settings, so the operations
 and their checks stay in one place.
+
+One setting is not librdkafka's: `-X oauth.token.file=PATH` logs in with
+OAUTHBEARER using the JWT in PATH (read at every token refresh), through
+confluent-kafka's `oauth_cb`, as an application holding a token from its
+identity provider does.
 """
 
+import base64
+import json
 import os
 import sys
 
@@ -37,8 +44,24 @@ def split_settings(argv):
     return extra, rest
 
 
+def token_callback(path):
+    """An oauth_cb giving the JWT in `path` and its `exp` (librdkafka refreshes before it)."""
+
+    def callback(_config):
+        with open(path) as f:
+            token = f.read().strip()
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return token, float(claims["exp"])
+
+    return callback
+
+
 def main():
     extra, rest = split_settings(sys.argv[1:])
+    token_file = extra.pop("oauth.token.file", None)
+    if token_file:
+        extra["oauth_cb"] = token_callback(token_file)
     if not rest or rest[0] != "confluent":
         raise SystemExit("tlsclient.py: only the confluent client takes extra settings")
     plain_init = kclient.Confluent.__init__

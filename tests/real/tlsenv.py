@@ -27,7 +27,7 @@ import urllib.request
 import pytest
 
 from clients import Outcome, make_values
-from netns import NS_NAME
+from netns import NS_NAME, seed_network
 from realenv import (
     PYTHON,
     REPO_ROOT,
@@ -72,17 +72,22 @@ class Pki:
         self.client_cert = os.path.join(directory, "client.pem")
         self.client_key = os.path.join(directory, "client.key")
 
+    def client_of(self, user):
+        """(certificate, key) of `user`'s client certificate."""
+        return (os.path.join(self.dir, "client-%s.pem" % user), os.path.join(self.dir, "client-%s.key" % user))
+
     def __repr__(self):
         return "Pki(%s: %s)" % (self.dir, self.names)
 
 
-def make_pki(out_dir, names):
-    """A fresh CA plus a server certificate for `names` (IPs become IP SANs)."""
+def make_pki(out_dir, names, clients=()):
+    """A fresh CA plus a server certificate for `names` (IPs become IP SANs), and for each
+    user in `clients` a certificate whose subject is OU=clients,CN=<user> (pki.client_of)."""
     real_out = os.path.realpath(out_dir)
     assert not real_out.startswith(os.path.realpath(REPO_ROOT) + os.sep), (
         "private keys must not be written into the repository: %s" % out_dir
     )
-    run([gencerts_binary(), out_dir] + list(names), timeout=60, check=True)
+    run([gencerts_binary(), out_dir] + list(names) + ["client=%s" % u for u in clients], timeout=60, check=True)
     pki = Pki(out_dir, names)
     for path in (pki.ca, pki.server_cert, pki.server_key, pki.client_cert, pki.client_key):
         assert os.path.getsize(path) > 0, "gencerts wrote no %s" % path
@@ -125,6 +130,7 @@ class ConfigGateway:
     upstream_sasl: {"mechanism", "username", "password_file" or "password_env"}.
     admin_port: serve /livez, /readyz and /metrics on listen_ip:admin_port.
     extra: more keys, {section: {key: value}}, merged into the sections above.
+    raw: TOML text appended as written (arrays of tables, inline tables).
     env: more environment variables for the gateway process.
     """
 
@@ -144,6 +150,7 @@ class ConfigGateway:
         upstream_sasl=None,
         admin_port=None,
         extra=None,
+        raw="",
         env=None,
         prefix=(),
     ):
@@ -182,7 +189,7 @@ class ConfigGateway:
                 sections.append((section, dict(keys)))
         self.config_path = os.path.join(logdir, "%s.toml" % name)
         with open(self.config_path, "w") as f:
-            f.write(render_config(sections))
+            f.write(render_config(sections) + raw)
         env = dict(os.environ, **(env or {}))
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
@@ -387,6 +394,15 @@ class NetnsHosts:
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
         return not os.path.exists(self.dir)
+
+
+@pytest.fixture(scope="module")
+def net():
+    """The seed's three namespaces for one test module (`from tlsenv import net`), after
+    sweeping /etc/netns entries that killed runs left behind."""
+    sweep_stale_netns_etc()
+    with seed_network() as n:
+        yield n
 
 
 def sweep_stale_netns_etc():

@@ -33,7 +33,12 @@ func modVersion(path string) string {
 }
 
 func franzClient(r *run, opts ...kgo.Opt) (*kgo.Client, error) {
-	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.brokers...), kgo.ClientID(r.prefix + "-" + r.scenario)}, opts...)...)
+	base, err := r.login.franzOpts()
+	if err != nil {
+		return nil, err
+	}
+	base = append(base, kgo.SeedBrokers(r.brokers...), kgo.ClientID(r.prefix+"-"+r.scenario))
+	return kgo.NewClient(append(base, opts...)...)
 }
 
 // franzCreate creates a topic (broker-default replication factor) through kadm.

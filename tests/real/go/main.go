@@ -4,6 +4,8 @@
 //
 //	kafka-edge-go-client -client franz|sarama|segmentio -bootstrap H:P[,H:P...] [-prefix P] SCENARIO...
 //
+// franz-go logs in with -sasl MECHANISM (-user and -password-file, or -token-file).
+//
 // The exit code is 1 when any operation failed.
 package main
 
@@ -26,6 +28,7 @@ type run struct {
 	client   string
 	brokers  []string // the bootstrap list
 	prefix   string
+	login    login // franz-go only
 	scenario string
 	failures int
 }
@@ -116,6 +119,11 @@ func main() {
 	client := flag.String("client", "", "franz, sarama or segmentio")
 	bootstrap := flag.String("bootstrap", "", "HOST:PORT")
 	prefix := flag.String("prefix", "go", "topic and group name prefix")
+	var l login
+	flag.StringVar(&l.mechanism, "sasl", "", "franz: log in with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER")
+	flag.StringVar(&l.user, "user", "", "franz: the SASL user name")
+	flag.StringVar(&l.passwordFile, "password-file", "", "franz: a file holding the SASL password")
+	flag.StringVar(&l.tokenFile, "token-file", "", "franz: a file holding the OAUTHBEARER token (a JWT)")
 	flag.Parse()
 	clients := map[string]struct {
 		name      string
@@ -130,7 +138,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: kafka-edge-go-client -client franz|sarama|segmentio -bootstrap H:P[,H:P...] [-prefix P] SCENARIO...")
 		os.Exit(2)
 	}
-	r := &run{client: c.name, brokers: strings.Split(*bootstrap, ","), prefix: *prefix}
+	if l.mechanism != "" && *client != "franz" {
+		fmt.Fprintln(os.Stderr, "-sasl: only the franz client logs in")
+		os.Exit(2)
+	}
+	r := &run{client: c.name, brokers: strings.Split(*bootstrap, ","), prefix: *prefix, login: l}
 	for _, name := range flag.Args() {
 		r.scenario = name
 		before := r.failures

@@ -121,8 +121,14 @@ public final class Main {
         void fail(String op, Throwable e) {
             Map<String, Object> f = new LinkedHashMap<>();
             f.put("error", e.getClass().getName() + ": " + e.getMessage());
-            Throwable cause = e.getCause();
-            if (cause != null) f.put("cause", cause.getClass().getName() + ": " + cause.getMessage());
+            // Every cause: a client's own wrapper ("Failed to create new KafkaAdminClient")
+            // says least of all.
+            StringBuilder causes = new StringBuilder();
+            for (Throwable c = e.getCause(); c != null && causes.length() < 2000; c = c.getCause()) {
+                if (causes.length() > 0) causes.append(" <- ");
+                causes.append(c.getClass().getName()).append(": ").append(c.getMessage());
+            }
+            if (causes.length() > 0) f.put("cause", causes.toString());
             emit(op, false, f);
         }
     }
