@@ -130,14 +130,16 @@ class IdentityProvider:
 
 
 class EdgeGateway(ConfigGateway):
-    """kafka-edge in front of `view` with [client_auth] as given, the two-team policy and
-    an audit log of its own."""
+    """kafka-edge in front of `view` with [client_auth] as given, the two-team policy (unless
+    `with_policy` is false) and an audit log of its own."""
 
-    def __init__(self, name, workdir, view, listen_ip, listen_port, prefix, client_auth, tls=None, raw="", **kwargs):
+    def __init__(self, name, workdir, view, listen_ip, listen_port, prefix, client_auth, tls=None, raw="",
+                 with_policy=True, **kwargs):  # fmt: skip
         self.audit_path = os.path.join(workdir, "%s-audit.log" % name)
         super().__init__(
             name, workdir, view.bootstrap, view.node_ids, listen_ip, listen_port, tls=tls, prefix=prefix,
-            extra={"client_auth": client_auth, "audit": {"file": self.audit_path}}, raw=raw + policy(), **kwargs,
+            extra={"client_auth": client_auth, "audit": {"file": self.audit_path}},
+            raw=raw + (policy() if with_policy else ""), **kwargs,
         )  # fmt: skip
 
     def audit(self):
