@@ -131,6 +131,26 @@ twice, or one that collides with the bootstrap or admin port.
 {{- if and $v.upstream.sasl.enabled (not $v.upstream.sasl.passwordSecretName) -}}
 {{- fail "upstream.sasl.enabled needs upstream.sasl.passwordSecretName (the Secret holding the gateway's password)" -}}
 {{- end -}}
+{{- $ca := $v.clientAuth -}}
+{{- $passwords := false -}}
+{{- range $ca.mechanisms }}{{ if ne . "OAUTHBEARER" }}{{ $passwords = true }}{{ end }}{{ end -}}
+{{- if and $passwords (not $ca.credentialsSecretName) -}}
+{{- fail "clientAuth.mechanisms with PLAIN or SCRAM needs clientAuth.credentialsSecretName (the Secret holding the credential file)" -}}
+{{- end -}}
+{{- if has "OAUTHBEARER" $ca.mechanisms -}}
+{{- if not $ca.oauthbearer.jwksConfigMapName -}}
+{{- fail "clientAuth.mechanisms with OAUTHBEARER needs clientAuth.oauthbearer.jwksConfigMapName (the identity provider's keys)" -}}
+{{- end -}}
+{{- if not $ca.oauthbearer.audience -}}
+{{- fail "clientAuth.mechanisms with OAUTHBEARER needs clientAuth.oauthbearer.audience" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $ca.mtls.rules (not $v.tls.clientCaSecretName) -}}
+{{- fail "clientAuth.mtls.rules needs tls.clientCaSecretName (client certificates are what they map)" -}}
+{{- end -}}
+{{- if and (eq $v.upstreamIdentity.default "service") (not $v.upstream.sasl.enabled) -}}
+{{- fail "upstreamIdentity.default service needs upstream.sasl.enabled (the gateway's own login)" -}}
+{{- end -}}
 [gateway]
 listen = {{ printf "0.0.0.0:%d" (int64 $v.gateway.port) | toJson }}
 advertised_host = {{ include "kafka-edge.advertisedHost" . | toJson }}
@@ -208,6 +228,60 @@ reload_check_ms = {{ int64 $v.tls.reloadCheckMs }}
 domain = {{ $v.sni.domain | toJson }}
 bootstrap = {{ $v.sni.bootstrapLabel | toJson }}
 broker = {{ $v.sni.brokerLabel | toJson }}
+{{- end }}
+{{- if or $ca.mechanisms $ca.mtls.rules }}
+
+[client_auth]
+mechanisms = {{ $ca.mechanisms | toJson }}
+{{- if $ca.credentialsSecretName }}
+credentials_file = {{ printf "/etc/kafka-edge/credentials/%s" $ca.credentialsKey | toJson }}
+{{- end }}
+{{- if $ca.maxSessionMs }}
+max_session_ms = {{ int64 $ca.maxSessionMs }}
+{{- end }}
+{{- if has "OAUTHBEARER" $ca.mechanisms }}
+
+[client_auth.oauthbearer]
+jwks_file = {{ printf "/etc/kafka-edge/jwks/%s" $ca.oauthbearer.jwksKey | toJson }}
+{{- with $ca.oauthbearer.issuer }}
+issuer = {{ . | toJson }}
+{{- end }}
+audience = {{ $ca.oauthbearer.audience | toJson }}
+principal_claim = {{ $ca.oauthbearer.principalClaim | toJson }}
+{{- end }}
+{{- with $ca.mtls.rules }}
+
+[client_auth.mtls]
+rules = {{ . | toJson }}
+{{- end }}
+{{- end }}
+{{- if or $v.upstreamIdentity.principals (ne $v.upstreamIdentity.default "as_is") }}
+
+[upstream_identity.default]
+mode = {{ $v.upstreamIdentity.default | toJson }}
+{{- range $i, $name := keys $v.upstreamIdentity.principals | sortAlpha }}
+{{- $p := get $v.upstreamIdentity.principals $name }}
+
+[upstream_identity.principals.{{ $name | toJson }}]
+mode = "sasl"
+mechanism = {{ $p.mechanism | toJson }}
+username = {{ $p.username | toJson }}
+password_file = {{ printf "/etc/kafka-edge/upstream-identity/%d/%s" $i ($p.passwordKey | default "password") | toJson }}
+{{- end }}
+{{- end }}
+{{- range $v.policy.grants }}
+
+[[policy.grants]]
+principals = {{ .principals | toJson }}
+operations = {{ .operations | toJson }}
+topics = {{ .topics | default list | toJson }}
+groups = {{ .groups | default list | toJson }}
+transactional_ids = {{ .transactionalIds | default list | toJson }}
+{{- end }}
+{{- if $v.audit.enabled }}
+
+[audit]
+file = "/var/log/kafka-edge/audit.log"
 {{- end }}
 
 [admin]
