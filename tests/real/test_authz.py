@@ -34,6 +34,7 @@ from clientrun import JavaRun
 from edgeauth import kafka  # noqa: F401 (a fixture)
 from edgeauth import PASSWORDS, EdgeGateway, confluent, credentials, serve, values
 from kafkacluster import KAFKA_VERSION
+from netns import leak_scan
 from realenv import describe, wait_for
 from tlsenv import net  # noqa: F401 (a fixture)
 
@@ -102,10 +103,26 @@ def test_another_teams_topic_group_and_transactional_id_are_refused(net, gateway
     assert res.returncode == 0 and sorted(data["values"]) == values("b", 10), describe(res)
 
 
-def test_a_client_that_does_not_log_in_gets_nothing(net, gateway):
+def to_broker_bytes(gw):
+    status, metrics = gw.admin_get("/metrics")
+    assert status == 200, metrics
+    line = next(x for x in metrics.splitlines() if x.startswith('kafka_edge_bytes_total{direction="to_broker"}'))
+    return float(line.split()[-1])
+
+
+def test_a_client_that_does_not_log_in_gets_nothing(net, gateway, kafka, workdir):
+    """The seed scenario behind an authenticating gateway: a client that does not log in keeps
+    trying for 8 s; in every byte the client namespace exchanged meanwhile there is no topic
+    name and no internal address, and not one byte of it went on to the cluster."""
+    before = to_broker_bytes(gateway)
+    capture = net.capture(workdir, "authz-no-login")
     data, res = confluent(net, gateway, {}, "metadata", deadline=8)
     assert res.returncode != 0, describe(res)
     assert A_TOPIC not in res.stdout and B_TOPIC not in res.stdout, describe(res)
+    forbidden = [A_TOPIC, B_TOPIC] + [h for h in kafka.bootstrap] + [h.split(":")[0] for h in kafka.bootstrap]
+    scan = leak_scan(capture, net, forbidden=forbidden, min_received=200)
+    assert to_broker_bytes(gateway) == before, "a client that never logged in reached the cluster"
+    print("unauthenticated client: %s" % scan.summary)
 
 
 def test_the_java_client_runs_under_its_teams_names_and_is_refused_others(net, gateway):
