@@ -539,6 +539,14 @@ fn a_metadata_request_naming_hidden_topics_gets_them_marked_refused() {
         "no id of a hidden topic"
     );
     assert_no_internal(&wire.to_client);
+    // Each marked topic is a refusal the audit log and the denial metric see.
+    assert_eq!(
+        *seen.denials.borrow(),
+        [
+            "3 resource_not_granted 29 true",
+            "3 resource_not_granted 29 true"
+        ]
+    );
 }
 
 proptest! {

@@ -88,7 +88,11 @@ fuzz_target!(|data: &[u8]| {
     let mut frame = ((rest.len() + 4) as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(&9i32.to_be_bytes());
     frame.extend_from_slice(rest);
-    let Ok(Some(out)) = filter.apply(&frame, &policy(), "p") else {
+    let Ok(filter::Filtered {
+        frame: Some(out),
+        refused,
+    }) = filter.apply(&frame, &policy(), "p")
+    else {
         return;
     };
     let size = i32::from_be_bytes([out[0], out[1], out[2], out[3]]);
@@ -104,9 +108,10 @@ fuzz_target!(|data: &[u8]| {
                 panic!("an entry without a name was left in");
             }
         }
+        assert!(refused.is_empty(), "a listing refuses nothing: {refused:?}");
         assert_eq!(
             filter.apply(&out, &policy(), "p").expect("filters again"),
-            None,
+            filter::Filtered::default(),
             "idempotent"
         );
     }

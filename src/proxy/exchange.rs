@@ -972,8 +972,11 @@ impl Exchange {
         let principal = authorizer.principal.as_deref().unwrap_or_default();
         let filtered = filter
             .apply(&held, &authorizer.policy, principal)
-            .map_err(failed)?
-            .unwrap_or(held);
+            .map_err(failed)?;
+        for name in &filtered.refused {
+            observer.denied(filter.api_key, &filter.denial(name), true);
+        }
+        let filtered = filtered.frame.unwrap_or(held);
         let Some(kind) = rewrite else {
             return Ok(filtered);
         };

@@ -152,9 +152,10 @@ def test_refusals_are_audited_and_counted(net, gateway):
     wait_for(lambda: len(denials()) >= 3, 10, 0.2)
     seen = {(d["principal"], d["resource"], d.get("error_code")) for d in denials()}
     # librdkafka learns from the Metadata answer (the topic marked refused) that it may not
-    # produce to team B's topic, and sends no Produce; the Java client's CreateTopics is
-    # refused.
+    # produce to team B's topic, and sends no Produce: the marked topic is the refusal; the
+    # Java client's CreateTopics is refused.
     for expected in [
+        ("team-a", "topic:" + B_TOPIC, 29),
         ("team-a", "topic:team-b.java-%s-produce-t" % RUN_TAG, 29),
         ("team-a", "group:team-b.readers-" + RUN_TAG, 30),
         ("team-a", "transactional_id:team-b.payments-" + RUN_TAG, 53),

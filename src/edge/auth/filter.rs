@@ -10,9 +10,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::edge::auth::apis::{self, Named, ResponseFilter};
 use crate::edge::auth::fields::{self, FieldError, Found, Value};
-use crate::edge::auth::policy::{Policy, Resource};
-use crate::edge::auth::resources::MAX_VALUES;
+use crate::edge::auth::policy::{DenyReason, Policy, Resource};
+use crate::edge::auth::resources::{Target, MAX_VALUES};
 use crate::edge::auth::schema::{self, Type};
+use crate::edge::auth::verdict::Denial;
 use crate::edge::auth::write::{Fill, Mirrors, WriteError, Writer};
 use crate::proxy::frame::SIZE_PREFIX;
 
@@ -28,6 +29,15 @@ pub enum FilterError {
         path: &'static str,
         message: &'static str,
     },
+}
+
+/// An answer after its filter: the new bytes when anything had to go, and the names the
+/// request asked for that the principal may not describe (each a refusal to audit; the
+/// entries merely dropped from a listing are not).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Filtered {
+    pub frame: Option<Bytes>,
+    pub refused: Vec<String>,
 }
 
 /// The filter of one request's answer.
@@ -86,13 +96,13 @@ enum Entry {
 }
 
 impl Filter {
-    /// The answer without what `principal` may not see; `None` when nothing had to go.
+    /// The answer without what `principal` may not see.
     pub fn apply(
         &self,
         frame: &[u8],
         policy: &Policy,
         principal: &str,
-    ) -> Result<Option<Bytes>, FilterError> {
+    ) -> Result<Filtered, FilterError> {
         let message = schema::response(self.api_key).ok_or(FieldError::UnknownApi {
             api_key: self.api_key,
         })?;
@@ -104,21 +114,15 @@ impl Filter {
         let walked = fields::response(self.api_key, self.version, frame, &paths, MAX_VALUES)?;
         let found = &walked.found;
         let visible = |value: &Value<'_>| match value {
-            Value::Str(name) => {
-                let resource = match self.spec.named {
-                    Named::Groups => Resource::Group(name),
-                    Named::TransactionalIds => Resource::TransactionalId(name),
-                    _ => Resource::Topic(name),
-                };
-                policy
-                    .decide(principal, self.spec.operation, resource)
-                    .is_allowed()
-            }
+            Value::Str(name) => policy
+                .decide(principal, self.spec.operation, self.resource(name))
+                .is_allowed(),
             _ => false,
         };
         let mirrors = Mirrors::new(&paths, found);
         let writer = Writer::new(message, self.version, self.spec.error, &mirrors);
         let mut edits: Vec<(usize, usize, Bytes)> = Vec::new();
+        let mut refused = Vec::new();
         // Per array: (its entry in `found`, elements dropped).
         let mut shrunk: Vec<(usize, usize)> = Vec::new();
         for entry in &entries {
@@ -151,6 +155,9 @@ impl Filter {
                             continue;
                         };
                         if self.mark {
+                            if let Value::Str(name) = hidden.value {
+                                refused.push(name.to_owned());
+                            }
                             let entry = (fields, field, inner);
                             edits.push(Self::marked(
                                 &writer,
@@ -186,11 +193,32 @@ impl Filter {
             edits.push((array.span.start, array.head_end, head.freeze()));
         }
         if edits.is_empty() {
-            return Ok(None);
+            return Ok(Filtered::default());
         }
         // The walk read the whole frame, as its size prefix declares it.
         let declared = frame.len().min(walked.end);
-        Ok(Some(splice(&frame[..declared], edits)))
+        Ok(Filtered {
+            frame: Some(splice(&frame[..declared], edits)),
+            refused,
+        })
+    }
+
+    /// The refusal an entry marked for `name` stands for, for the audit log and metric.
+    pub fn denial<'a>(&self, name: &'a str) -> Denial<'a> {
+        Denial {
+            operation: self.spec.operation,
+            target: Target::Resource(self.resource(name)),
+            error: self.spec.error,
+            reason: DenyReason::Resource.code(),
+        }
+    }
+
+    fn resource<'a>(&self, name: &'a str) -> Resource<'a> {
+        match self.spec.named {
+            Named::Groups => Resource::Group(name),
+            Named::TransactionalIds => Resource::TransactionalId(name),
+            _ => Resource::Topic(name),
+        }
     }
 
     /// An entry with only the name and the error, in place of `element`.
@@ -383,7 +411,11 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let answer = response(ApiKey::Metadata, version, &metadata_answer(version));
-            let out = filter.apply(&answer, &policy(), "p").unwrap().unwrap();
+            let out = filter
+                .apply(&answer, &policy(), "p")
+                .unwrap()
+                .frame
+                .unwrap();
             let r: MetadataResponse = decode(&out, ApiKey::Metadata, version);
             assert_eq!(
                 names(&r),
@@ -394,7 +426,11 @@ mod tests {
             // Another principal sees nothing; nothing is dropped for a principal who may
             // see everything.
             let none: MetadataResponse = decode(
-                &filter.apply(&answer, &policy(), "q").unwrap().unwrap(),
+                &filter
+                    .apply(&answer, &policy(), "q")
+                    .unwrap()
+                    .frame
+                    .unwrap(),
                 ApiKey::Metadata,
                 version,
             );
@@ -408,7 +444,10 @@ mod tests {
                     Patterns::default(),
                 )],
             );
-            assert_eq!(filter.apply(&answer, &everyone, "p").unwrap(), None);
+            assert_eq!(
+                filter.apply(&answer, &everyone, "p").unwrap(),
+                Filtered::default()
+            );
         }
     }
 
@@ -425,7 +464,10 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let answer = response(ApiKey::Metadata, version, &metadata_answer(version));
-            let out = filter.apply(&answer, &policy(), "p").unwrap().unwrap();
+            let filtered = filter.apply(&answer, &policy(), "p").unwrap();
+            // What the request named and may not see is each a refusal to audit.
+            assert_eq!(filtered.refused, ["secret", "hidden"], "v{version}");
+            let out = filtered.frame.unwrap();
             let r: MetadataResponse = decode(&out, ApiKey::Metadata, version);
             assert_eq!(
                 names(&r),
@@ -471,6 +513,7 @@ mod tests {
                     "p",
                 )
                 .unwrap()
+                .frame
                 .unwrap();
             let r: ListGroupsResponse = decode(&out, ApiKey::ListGroups, version);
             let ids: Vec<String> = r.groups.iter().map(|g| g.group_id.to_string()).collect();
@@ -501,6 +544,7 @@ mod tests {
                     "p",
                 )
                 .unwrap()
+                .frame
                 .unwrap();
             let r: ListTransactionsResponse = decode(&out, ApiKey::ListTransactions, version);
             let ids: Vec<String> = r
@@ -541,6 +585,7 @@ mod tests {
                     "p",
                 )
                 .unwrap()
+                .frame
                 .unwrap();
             let r: DescribeTopicPartitionsResponse =
                 decode(&out, ApiKey::DescribeTopicPartitions, 0);
@@ -622,7 +667,7 @@ mod tests {
                             sample::response(message, version, &mut Rng::new(seed), true).frame;
                         // The sample's names are drawn from a few letters: about one in
                         // eleven starts with `a`.
-                        let out = match filter.apply(&answer, &policy(), "p").unwrap() {
+                        let out = match filter.apply(&answer, &policy(), "p").unwrap().frame {
                             Some(out) => {
                                 edited += 1;
                                 out
