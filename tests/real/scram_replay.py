@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""A SCRAM-SHA-256 login done right, then its proof replayed on a new connection.
+"""A SCRAM-SHA-256 login done right, then its proof replayed on a new connection; or a
+login that lets its session run out.
 
     scram_replay.py HOST:PORT USER PASSWORD
+    scram_replay.py --outlive-session HOST:PORT USER PASSWORD
 
 Speaks just enough Kafka over a plain socket (SaslHandshake v1, SaslAuthenticate v1) to
 log in as USER, as any SCRAM client does (RFC 5802, computed here with hashlib), then opens
@@ -10,6 +12,10 @@ the server answers, the first login's client-final message with its proof: what 
 attacker who recorded the first login would send. Prints one JSON line:
 {"first_login_error_code": N, "replay_error_code": N or null, "replay_detail": "..."}
 (null: the connection closed without an answer).
+
+With --outlive-session it logs in, waits a second past the session lifetime the gateway
+announced (KIP-368) without logging in again, then sends ApiVersions, and prints
+{"session_lifetime_ms": N, "after_the_session": "answered" or "closed"}.
 """
 
 import base64
@@ -20,8 +26,9 @@ import os
 import socket
 import struct
 import sys
+import time
 
-SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
+SASL_HANDSHAKE, SASL_AUTHENTICATE, API_VERSIONS = 17, 36, 18
 
 
 class Conn:
@@ -59,11 +66,18 @@ class Conn:
 
     def authenticate(self, message):
         """(error code, server message) of one SaslAuthenticate v1."""
+        error, answer, _ = self.authenticate_for(message)
+        return error, answer
+
+    def authenticate_for(self, message):
+        """(error code, server message, session lifetime in ms) of one SaslAuthenticate v1."""
         body = self.request(SASL_AUTHENTICATE, 1, struct.pack(">i", len(message)) + message)
         error, msg_len = struct.unpack(">hh", body[:4])
         at = 4 + max(msg_len, 0)
         size = struct.unpack(">i", body[at:at + 4])[0]
-        return error, body[at + 4:at + 4 + max(size, 0)]
+        at += 4 + max(size, 0)
+        lifetime = struct.unpack(">q", body[at:at + 8])[0] if len(body) >= at + 8 else 0
+        return error, body[at - max(size, 0):at], lifetime
 
 
 def attributes(message):
@@ -82,7 +96,28 @@ def client_final(password, client_first_bare, server_first):
     return without_proof + b",p=" + base64.b64encode(proof)
 
 
+def outlive_session(address, user, password):
+    bare = ("n=%s,r=%s" % (user, base64.b64encode(os.urandom(18)).decode())).encode()
+    conn = Conn(address)
+    conn.handshake()
+    error, server_first = conn.authenticate(b"n,," + bare)
+    if error:
+        raise SystemExit("client-first refused: %d" % error)
+    error, _, lifetime = conn.authenticate_for(client_final(password, bare, server_first))
+    if error:
+        raise SystemExit("login refused: %d" % error)
+    time.sleep(lifetime / 1000 + 1)
+    try:
+        conn.request(API_VERSIONS, 0, b"")
+        after = "answered"
+    except (ConnectionError, OSError):
+        after = "closed"
+    print(json.dumps({"session_lifetime_ms": lifetime, "after_the_session": after}))
+
+
 def main():
+    if sys.argv[1] == "--outlive-session":
+        return outlive_session(*sys.argv[2:5])
     address, user, password = sys.argv[1:4]
     bare = ("n=%s,r=%s" % (user, base64.b64encode(os.urandom(18)).decode())).encode()
 

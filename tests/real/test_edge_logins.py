@@ -22,6 +22,8 @@ Shown:
     and a certificate of the right CA that no rule maps are each refused, as the client
     reports it; a SCRAM proof replayed on a new connection is refused;
   * none of those refusals costs team B anything: it produces and consumes after them;
+  * with sessions of 4 s (KIP-368), the Java client logs in again on its connections while
+    it produces and consumes for 20 s, and a connection that does not is closed;
   * every login, allowed or refused, is one audit line and one count of
     kafka_edge_authentications_total by mechanism and result.
 """
@@ -47,6 +49,7 @@ TOPICS = [A_TOPIC, B_TOPIC]
 ISSUER = "https://idp.test.invalid"
 AUDIENCE = "kafka-edge"
 KID = "idp-key-1"
+SESSION_MS = 4000
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +75,18 @@ def sasl_gateway(net, kafka, workdir, idp):
     client_auth = {"mechanisms": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"], "credentials_file": users}
     gw = EdgeGateway("kafka-edge-logins", workdir, kafka, net.edge_client_ip, 9100, net.prefix(net.ns_edge),
                      client_auth, raw=oauth, port_base=20000, admin_port=9300)  # fmt: skip
+    yield from serve(gw, net, kafka)
+
+
+@pytest.fixture(scope="module")
+def reauth_gateway(net, kafka, workdir):
+    """SCRAM logins whose sessions last 4 s (KIP-368)."""
+    users = credentials(os.path.join(workdir, "reauth-users-%s.json" % RUN_TAG),
+                        mechanisms=("SCRAM-SHA-256", "SCRAM-SHA-512"))  # fmt: skip
+    client_auth = {"mechanisms": ["SCRAM-SHA-256", "SCRAM-SHA-512"], "credentials_file": users,
+                   "max_session_ms": SESSION_MS}  # fmt: skip
+    gw = EdgeGateway("kafka-edge-reauth", workdir, kafka, net.edge_client_ip, 9102, net.prefix(net.ns_edge),
+                     client_auth, port_base=22000, admin_port=9302)  # fmt: skip
     yield from serve(gw, net, kafka)
 
 
@@ -279,6 +294,41 @@ def test_a_replayed_scram_proof_is_refused(net, sasl_gateway):
     assert res.returncode == 0, describe(res)
     assert data["first_login_error_code"] == 0, data
     assert data["replay_error_code"] == 58, data  # SASL_AUTHENTICATION_FAILED
+
+
+# ------------------------------------------------------------------ sessions (KIP-368)
+
+
+def test_clients_log_in_again_within_their_session_and_keep_their_connections(net, reauth_gateway):
+    """The Java client produces and consumes for 20 s, five session lifetimes: it logs in
+    again on the same connections, and nothing fails."""
+    conf = {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required username="team-a" '
+        'password="%s";' % PASSWORDS["team-a"],
+    }
+    churn = JavaRun(KAFKA_VERSION, reauth_gateway.bootstrap, ["churn"], "team-a.java-reauth-" + RUN_TAG,
+                    prefix=net.prefix(net.ns_client), config=conf, seconds=20)  # fmt: skip
+    assert churn.failures("churn") == [], churn.detail("churn")
+    per_connection = {}
+    for line in reauth_gateway.audit():
+        if line.get("event") == "authentication" and line["decision"] == "allow":
+            per_connection[line["client"]] = per_connection.get(line["client"], 0) + 1
+    again = {client: n for client, n in per_connection.items() if n >= 3}
+    assert again, "no connection logged in again within its session: %s" % per_connection
+    print("logins per connection: %s" % sorted(per_connection.values()))
+
+
+def test_a_connection_that_outlives_its_session_is_closed(net, reauth_gateway):
+    cmd = net.prefix(net.ns_client) + [PYTHON, os.path.join(os.path.dirname(__file__), "scram_replay.py"),
+                                       "--outlive-session", reauth_gateway.bootstrap, "team-a",
+                                       PASSWORDS["team-a"]]  # fmt: skip
+    res = run(cmd, timeout=60)
+    assert res.returncode == 0, describe(res)
+    data = json.loads(res.stdout.strip().splitlines()[-1])
+    assert 0 < data["session_lifetime_ms"] <= SESSION_MS, data
+    assert data["after_the_session"] == "closed", data
 
 
 # ------------------------------------------------------------------ audit and metrics
