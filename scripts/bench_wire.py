@@ -8,8 +8,9 @@
     holds while rewriting it.
   * ``produce_swarm``: C connections producing at once, each one small Produce at a time.
 
-Our own small codec: only the fields these requests and answers need. Every length read off
-the wire is checked against what is left.
+Our own small codec: only the fields these requests and answers need. Answers are read with
+tests/real/kprobe.py's Reader, which checks every length read off the wire against what is
+left.
 """
 
 import os
@@ -18,6 +19,9 @@ import socket
 import struct
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "real"))
+from kprobe import Reader  # noqa: E402
 
 API_PRODUCE = 0
 API_FETCH = 1
@@ -67,48 +71,6 @@ def request(api_key, version, corr, body, flexible):
     return struct.pack(">i", len(frame)) + frame
 
 
-class Reader:
-    def __init__(self, data, pos=0):
-        self.data = data
-        self.pos = pos
-
-    def take(self, n):
-        if n < 0 or self.pos + n > len(self.data):
-            raise ValueError("short frame: want %d bytes at %d of %d" % (n, self.pos, len(self.data)))
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def i8(self):
-        return struct.unpack(">b", self.take(1))[0]
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def uvarint(self):
-        shift = value = 0
-        while True:
-            b = self.take(1)[0]
-            value |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return value
-            shift += 7
-            if shift > 35:
-                raise ValueError("varint too long")
-
-    def compact_string(self):
-        n = self.uvarint()
-        return None if n == 0 else self.take(n - 1).decode()
-
-    def tags(self):
-        for _ in range(self.uvarint()):
-            self.uvarint()
-            self.take(self.uvarint())
-
-
 def recv_exact(sock, n):
     buf = bytearray(n)
     view = memoryview(buf)
@@ -143,9 +105,9 @@ def topic_id(sock, topic):
         r.i32()
         r.compact_string()
         r.i32()
-        r.compact_string()
+        r.compact_string(nullable=True)  # rack
         r.tags()
-    r.compact_string()  # cluster id
+    r.compact_string(nullable=True)  # cluster id
     r.i32()  # controller
     if r.uvarint() - 1 != 1:
         raise ValueError("expected one topic")

@@ -78,6 +78,19 @@ def credentials(path, mechanisms=("SCRAM-SHA-512",)):
     return path
 
 
+def login(team, mechanism="SCRAM-SHA-512", password=None):
+    """librdkafka's settings for logging in as `team` at the gateway (`password`: a wrong one)."""
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism, "sasl.username": team,
+            "sasl.password": PASSWORDS[team] if password is None else password}  # fmt: skip
+
+
+def java_scram(team, mechanism="SCRAM-SHA-512"):
+    """The Java client's settings for logging in as `team` at the gateway."""
+    jaas = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="%s" password="%s";' % (
+        team, PASSWORDS[team])
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism, "sasl.jaas.config": jaas}
+
+
 def policy():
     """Each team reads, writes, describes and creates its own topics, groups and
     transactional ids (`<team>.*`); nothing else is granted."""

@@ -65,19 +65,15 @@ class Conn:
             raise SystemExit("SaslHandshake error %d" % error[0])
 
     def authenticate(self, message):
-        """(error code, server message) of one SaslAuthenticate v1."""
-        error, answer, _ = self.authenticate_for(message)
-        return error, answer
-
-    def authenticate_for(self, message):
         """(error code, server message, session lifetime in ms) of one SaslAuthenticate v1."""
         body = self.request(SASL_AUTHENTICATE, 1, struct.pack(">i", len(message)) + message)
         error, msg_len = struct.unpack(">hh", body[:4])
         at = 4 + max(msg_len, 0)
-        size = struct.unpack(">i", body[at:at + 4])[0]
-        at += 4 + max(size, 0)
+        size = max(struct.unpack(">i", body[at:at + 4])[0], 0)
+        answer = body[at + 4:at + 4 + size]
+        at += 4 + size
         lifetime = struct.unpack(">q", body[at:at + 8])[0] if len(body) >= at + 8 else 0
-        return error, body[at - max(size, 0):at], lifetime
+        return error, answer, lifetime
 
 
 def attributes(message):
@@ -96,14 +92,22 @@ def client_final(password, client_first_bare, server_first):
     return without_proof + b",p=" + base64.b64encode(proof)
 
 
-def outlive_session(address, user, password):
+def log_in(address, user, password):
+    """A SCRAM-SHA-256 login done right: (connection, client-first-bare, server-first,
+    client-final, error code of the final step, session lifetime in ms)."""
     bare = ("n=%s,r=%s" % (user, base64.b64encode(os.urandom(18)).decode())).encode()
     conn = Conn(address)
     conn.handshake()
-    error, server_first = conn.authenticate(b"n,," + bare)
+    error, server_first, _ = conn.authenticate(b"n,," + bare)
     if error:
         raise SystemExit("client-first refused: %d" % error)
-    error, _, lifetime = conn.authenticate_for(client_final(password, bare, server_first))
+    final = client_final(password, bare, server_first)
+    error, _, lifetime = conn.authenticate(final)
+    return conn, bare, server_first, final, error, lifetime
+
+
+def outlive_session(address, user, password):
+    conn, _, _, _, error, lifetime = log_in(address, user, password)
     if error:
         raise SystemExit("login refused: %d" % error)
     time.sleep(lifetime / 1000 + 1)
@@ -115,34 +119,28 @@ def outlive_session(address, user, password):
     print(json.dumps({"session_lifetime_ms": lifetime, "after_the_session": after}))
 
 
-def main():
-    if sys.argv[1] == "--outlive-session":
-        return outlive_session(*sys.argv[2:5])
-    address, user, password = sys.argv[1:4]
-    bare = ("n=%s,r=%s" % (user, base64.b64encode(os.urandom(18)).decode())).encode()
-
-    first = Conn(address)
-    first.handshake()
-    error, server_first = first.authenticate(b"n,," + bare)
-    if error:
-        raise SystemExit("client-first refused: %d" % error)
-    recorded = client_final(password, bare, server_first)
-    first_error, _ = first.authenticate(recorded)
-
-    replay = Conn(address)
-    replay.handshake()
+def replay(address, user, password):
+    # The first connection stays open: the replay runs beside the session it copies.
+    first, bare, server_first, recorded, first_error, _ = log_in(address, user, password)
+    conn = Conn(address)
+    conn.handshake()
     replay_error, detail = None, ""
     try:
-        error, server_first2 = replay.authenticate(b"n,," + bare)
+        error, server_first2, _ = conn.authenticate(b"n,," + bare)
         detail = "server-first %s the first login's" % ("equals" if server_first2 == server_first else "differs from")
-        if error == 0:
-            replay_error, _ = replay.authenticate(recorded)
-        else:
-            replay_error = error
+        replay_error = conn.authenticate(recorded)[0] if error == 0 else error
     except ConnectionError as exc:
         detail += "; %s" % exc
     print(json.dumps({"first_login_error_code": first_error, "replay_error_code": replay_error,
                       "replay_detail": detail}))  # fmt: skip
+    first.sock.close()
+
+
+def main():
+    if sys.argv[1] == "--outlive-session":
+        outlive_session(*sys.argv[2:5])
+    else:
+        replay(*sys.argv[1:4])
 
 
 if __name__ == "__main__":

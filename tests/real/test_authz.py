@@ -32,7 +32,7 @@ import pytest
 
 from clientrun import JavaRun
 from edgeauth import kafka  # noqa: F401 (a fixture)
-from edgeauth import PASSWORDS, EdgeGateway, confluent, credentials, serve, values
+from edgeauth import EdgeGateway, confluent, credentials, java_scram, login, serve, values
 from kafkacluster import KAFKA_VERSION
 from netns import leak_scan
 from realenv import describe, wait_for
@@ -51,15 +51,6 @@ def gateway(net, kafka, workdir):
                      client_auth={"mechanisms": ["SCRAM-SHA-512"], "credentials_file": users},
                      port_base=20000, admin_port=9300)  # fmt: skip
     yield from serve(gw, net, kafka)
-
-
-def login(team):
-    return {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": team,
-        "sasl.password": PASSWORDS[team],
-    }
 
 
 def test_a_team_produces_and_consumes_its_own_topic(net, gateway):
@@ -126,12 +117,7 @@ def test_a_client_that_does_not_log_in_gets_nothing(net, gateway, kafka, workdir
 
 
 def test_the_java_client_runs_under_its_teams_names_and_is_refused_others(net, gateway):
-    conf = {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required username="team-a" '
-        'password="%s";' % PASSWORDS["team-a"],
-    }
+    conf = java_scram("team-a")
     prefix = net.prefix(net.ns_client)
     own = JavaRun(KAFKA_VERSION, gateway.bootstrap, ["produce", "txn", "group-classic"], "team-a.java-" + RUN_TAG,
                   prefix=prefix, config=conf)  # fmt: skip

@@ -37,7 +37,7 @@ import pytest
 
 from clientrun import GoRun, JavaRun
 from edgeauth import kafka  # noqa: F401 (a fixture)
-from edgeauth import PASSWORDS, EdgeGateway, IdentityProvider, confluent, credentials, serve, values
+from edgeauth import PASSWORDS, EdgeGateway, IdentityProvider, confluent, credentials, java_scram, login, serve, values
 from kafkacluster import KAFKA_VERSION
 from realenv import PYTHON, describe, run, wait_for
 from tlsenv import make_pki, net, tls_settings  # noqa: F401 (net: a fixture)
@@ -102,11 +102,6 @@ def mtls_gateway(net, kafka, workdir, pki):
 # ------------------------------------------------------------------ logins of each client
 
 
-def password_login(mechanism, team, password=None):
-    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism, "sasl.username": team,
-            "sasl.password": PASSWORDS[team] if password is None else password}  # fmt: skip
-
-
 def claims(sub, **over):
     now = int(time.time())
     out = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 600}
@@ -140,7 +135,7 @@ def round_trip(net, gw, conf, label):
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
 def test_librdkafka_logs_in_with_a_password(net, sasl_gateway, mechanism):
-    round_trip(net, sasl_gateway, password_login(mechanism, "team-a"), mechanism.lower())
+    round_trip(net, sasl_gateway, login("team-a", mechanism), mechanism.lower())
 
 
 def test_librdkafka_logs_in_with_a_token(net, sasl_gateway, idp, workdir):
@@ -229,9 +224,9 @@ def test_bad_logins_are_refused_and_cost_others_nothing(net, sasl_gateway, mtls_
     trusted, impostor = idp
     now = int(time.time())
     cases = [
-        ("wrong PLAIN password", password_login("PLAIN", "team-a", "not-" + PASSWORDS["team-a"])),
-        ("wrong SCRAM-SHA-256 password", password_login("SCRAM-SHA-256", "team-a", "not-" + PASSWORDS["team-a"])),
-        ("SCRAM-SHA-256 as an unknown user", password_login("SCRAM-SHA-256", "team-a", None) | {
+        ("wrong PLAIN password", login("team-a", "PLAIN", "not-" + PASSWORDS["team-a"])),
+        ("wrong SCRAM-SHA-256 password", login("team-a", "SCRAM-SHA-256", "not-" + PASSWORDS["team-a"])),
+        ("SCRAM-SHA-256 as an unknown user", login("team-a", "SCRAM-SHA-256", None) | {
             "sasl.username": "team-c"}),
         ("forged token", token_login(token_file(workdir, "forged", impostor.token(KID, claims("team-a"))))),
         ("token for another audience", token_login(token_file(workdir, "audience", trusted.token(
@@ -268,7 +263,7 @@ def test_bad_logins_are_refused_and_cost_others_nothing(net, sasl_gateway, mtls_
     seen["certificate no rule maps"] = assert_login_refused(net, mtls_gateway, conf, "no rule maps", says=())
 
     # Team B meanwhile.
-    conf = password_login("SCRAM-SHA-512", "team-b")
+    conf = login("team-b")
     data, res = confluent(net, sasl_gateway, conf, "produce", "--topic", B_TOPIC, "--prefix", "b", "--count", 10)
     assert res.returncode == 0, describe(res)
     data, res = confluent(net, sasl_gateway, conf, "consume", "--topic", B_TOPIC, "--count", 10)
@@ -302,12 +297,7 @@ def test_a_replayed_scram_proof_is_refused(net, sasl_gateway):
 def test_clients_log_in_again_within_their_session_and_keep_their_connections(net, reauth_gateway):
     """The Java client produces and consumes for 20 s, five session lifetimes: it logs in
     again on the same connections, and nothing fails."""
-    conf = {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required username="team-a" '
-        'password="%s";' % PASSWORDS["team-a"],
-    }
+    conf = java_scram("team-a")
     churn = JavaRun(KAFKA_VERSION, reauth_gateway.bootstrap, ["churn"], "team-a.java-reauth-" + RUN_TAG,
                     prefix=net.prefix(net.ns_client), config=conf, seconds=20)  # fmt: skip
     assert churn.failures("churn") == [], churn.detail("churn")

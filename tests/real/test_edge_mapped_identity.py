@@ -27,7 +27,7 @@ import random
 import pytest
 
 from clientrun import JavaRun
-from edgeauth import PASSWORDS, EdgeGateway, confluent, credentials, serve, values
+from edgeauth import EdgeGateway, confluent, credentials, java_scram, login, serve, values
 from kafkacluster import KAFKA_VERSION, KafkaCluster
 from realenv import describe
 from tlsenv import net  # noqa: F401 (a fixture)
@@ -87,11 +87,6 @@ password_env = "KAFKA_EDGE_TEST_TEAM_B_PASSWORD"
     yield from serve(gw, net, kafka)
 
 
-def login(team):
-    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": team,
-            "sasl.password": PASSWORDS[team]}  # fmt: skip
-
-
 @pytest.mark.parametrize("team,topic", [("team-a", A_TOPIC), ("team-b", B_TOPIC)])
 def test_each_team_works_on_its_topics_as_its_broker_user(net, gateway, team, topic):
     data, res = confluent(net, gateway, login(team), "produce", "--topic", topic, "--prefix", team, "--count", 20)
@@ -118,12 +113,7 @@ def test_the_broker_refuses_another_teams_topic_and_group_to_the_mapped_user(net
 
 
 def test_the_java_client_runs_transactions_as_its_teams_broker_user(net, gateway):
-    conf = {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required username="team-b" '
-        'password="%s";' % PASSWORDS["team-b"],
-    }
+    conf = java_scram("team-b")
     own = JavaRun(KAFKA_VERSION, gateway.bootstrap, ["produce", "txn"], "team-b.java-" + RUN_TAG,
                   prefix=net.prefix(net.ns_client), config=conf)  # fmt: skip
     for scenario in ("produce", "txn"):
